@@ -1,0 +1,186 @@
+"""Platform-neutral models shared by the ingress, the workers and the providers."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Severity(StrEnum):
+    """Incident severity; SEV-1 is the most severe."""
+
+    SEV1 = "SEV-1"
+    SEV2 = "SEV-2"
+    SEV3 = "SEV-3"
+    SEV4 = "SEV-4"
+
+    @property
+    def rank(self) -> int:
+        """1 for SEV-1 ... 4 for SEV-4."""
+        return int(self.value[-1])
+
+    def raised(self) -> Severity:
+        """One step more severe (SEV-1 stays SEV-1)."""
+        return Severity(f"SEV-{max(1, self.rank - 1)}")
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+    @property
+    def is_active(self) -> bool:
+        """Not yet resolved or closed."""
+        return self not in (Status.RESOLVED, Status.CLOSED)
+
+
+INCIDENT_ID_RE = re.compile(r"^(?:inc-|#)?(\d{1,9})$", re.IGNORECASE)
+
+
+def format_incident_id(number: int) -> str:
+    return f"INC-{number}"
+
+
+class Actor(BaseModel):
+    """Who did something, as the platform names them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    user_name: str | None = None
+
+    @property
+    def display(self) -> str:
+        return self.user_name or self.user_id
+
+
+class Incident(BaseModel):
+    number: int
+    title: str
+    severity: Severity
+    status: Status
+    commander: str | None = None
+    description: str | None = None
+    resolution: str | None = None
+    declared_by: str | None = None
+    platform: str | None = None
+    instance: str | None = None
+    channel_id: str | None = None
+    channel_name: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    version: int = 1
+
+    @property
+    def id(self) -> str:
+        return format_incident_id(self.number)
+
+
+class EntryKind(StrEnum):
+    DECLARED = "declared"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    ESCALATED = "escalated"
+    ASSIGNED = "assigned"
+    NOTE = "note"
+    JOINED = "joined"
+    LEFT = "left"
+    CHANNEL_CREATED = "channel_created"
+
+
+class TimelineEntry(BaseModel):
+    incident_number: int
+    at: datetime
+    kind: EntryKind
+    actor: str
+    platform: str | None = None
+    channel: str | None = None
+    text: str
+
+
+class InboundCommand(BaseModel):
+    """A command typed (or clicked) on some platform, in neutral form.
+
+    ``text`` is what follows the root command, e.g. ``declare sev2 DB down`` for
+    ``/im declare sev2 DB down``. ``key`` identifies the request so a redelivered task
+    runs once.
+    """
+
+    key: str
+    instance: str
+    platform: str
+    command: str = "/im"
+    text: str = ""
+    user: Actor
+    channel_id: str | None = None
+    channel_name: str | None = None
+    team_id: str | None = None
+    response_url: str | None = None
+    trigger_id: str | None = None
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class Reply(BaseModel):
+    """An answer to the person who ran a command."""
+
+    text: str
+    ephemeral: bool = True
+    incident: Incident | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    incidents: list[Incident] = Field(default_factory=list)
+
+
+NotificationType = Literal[
+    "incident.created",
+    "incident.acknowledged",
+    "incident.updated",
+    "incident.resolved",
+    "incident.closed",
+    "incident.escalated",
+    "incident.sla_breach",
+]
+
+
+class Announcement(BaseModel):
+    """A message about an incident posted into a channel."""
+
+    type: NotificationType
+    incident: Incident
+    actor: str | None = None
+    summary: str
+    incident_url: str | None = None
+
+
+class MessageRef(BaseModel):
+    """Where a posted message lives, so it can be updated later."""
+
+    channel_id: str
+    message_id: str
+
+
+class ChannelRef(BaseModel):
+    channel_id: str
+    name: str
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """JSON-able dict of a model (for task arguments)."""
+    return model.model_dump(mode="json")

@@ -1,0 +1,138 @@
+"""The interface every chat platform implements.
+
+The ingress side (``verify``, ``parse``) does no I/O: it turns a raw webhook into an
+:class:`Inbound` with the platform's own "received" answer. The worker side sends, updates
+and manages channels through the platform's API and maps every failure onto
+:mod:`chatops_core.errors`. A provider declares what it supports as a set of
+:class:`Operation`, so callers ask with :meth:`Provider.supports` instead of catching
+"not supported".
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from chatops_core.errors import OperationNotSupported
+from chatops_core.models import Announcement, ChannelRef, InboundCommand, MessageRef, Reply
+
+
+class Operation(StrEnum):
+    SEND_MESSAGE = "send_message"
+    SEND_NOTIFICATION = "send_notification"
+    UPDATE_MESSAGE = "update_message"
+    DELETE_MESSAGE = "delete_message"
+    INTERACTIVE = "interactive"
+    WEBHOOKS = "webhooks"
+    CHANNEL_MANAGEMENT = "channel_management"
+    USER_MANAGEMENT = "user_management"
+    SLASH_COMMANDS = "slash_commands"
+    BOT_MENTIONS = "bot_mentions"
+
+
+class _Headers(dict[str, str]):
+    """Case-insensitive header mapping (keys stored lowercase)."""
+
+    def __init__(self, items: Mapping[str, str] | None = None) -> None:
+        super().__init__((k.lower(), v) for k, v in (items or {}).items())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
+@dataclass
+class WebhookRequest:
+    """A raw inbound webhook, free of any web framework."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    content_type: str = ""
+    received_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.headers = _Headers(self.headers)
+
+
+class InboundKind(StrEnum):
+    COMMAND = "command"  # enqueue ``command`` on the interactive queue
+    ANSWER = "answer"  # answered in place (url_verification, ssl_check, ping)
+    IGNORE = "ignore"  # acknowledged, nothing to do
+
+
+@dataclass
+class Inbound:
+    """What the ingress does with a verified webhook, and what it answers."""
+
+    kind: InboundKind
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    command: InboundCommand | None = None
+    dedupe_key: str | None = None
+
+
+class Provider(ABC):
+    """One configured instance of a chat platform."""
+
+    type: ClassVar[str]
+    operations: ClassVar[frozenset[Operation]]
+
+    def __init__(self, name: str, settings: Any) -> None:
+        self.name = name
+        self.settings = settings
+
+    def supports(self, operation: Operation) -> bool:
+        return operation in self.operations
+
+    def require(self, operation: Operation) -> None:
+        if not self.supports(operation):
+            raise OperationNotSupported(f"{self.type} provider {self.name!r} does not support {operation}")
+
+    # -- ingress side: pure, no I/O ---------------------------------------------------
+    @abstractmethod
+    def verify(self, request: WebhookRequest) -> None:
+        """Raise :class:`~chatops_core.errors.InvalidWebhook` (401) unless authentic."""
+
+    @abstractmethod
+    def parse(self, request: WebhookRequest) -> Inbound:
+        """Turn a verified request into an :class:`Inbound` (400 if unparseable)."""
+
+    # -- worker side -----------------------------------------------------------------
+    @abstractmethod
+    def reply(self, command: InboundCommand, reply: Reply) -> None:
+        """Answer the person who ran ``command``."""
+
+    @abstractmethod
+    def announce(self, channel: str, announcement: Announcement) -> MessageRef:
+        """Post an incident announcement into ``channel`` (name or id)."""
+
+    def update_announcement(self, ref: MessageRef, announcement: Announcement) -> None:
+        self.require(Operation.UPDATE_MESSAGE)
+        raise NotImplementedError
+
+    def create_channel(self, name: str, topic: str | None = None) -> ChannelRef:
+        self.require(Operation.CHANNEL_MANAGEMENT)
+        raise NotImplementedError
+
+    def invite(self, channel_id: str, user_ids: list[str]) -> None:
+        self.require(Operation.CHANNEL_MANAGEMENT)
+        raise NotImplementedError
+
+    def kick(self, channel_id: str, user_id: str) -> None:
+        self.require(Operation.CHANNEL_MANAGEMENT)
+        raise NotImplementedError
+
+    def channel_name_for(self, incident_id: str, title: str) -> str:
+        """A channel name for an incident, valid on this platform."""
+        self.require(Operation.CHANNEL_MANAGEMENT)
+        raise NotImplementedError

@@ -1,0 +1,205 @@
+"""The one settings object, read once per process.
+
+Sources, later wins: a TOML file (``--config`` or ``CHATOPS_CONFIG``), then environment
+variables ``CHATOPS_*``. A string ``"${NAME}"`` in the file is replaced by the environment
+variable ``NAME``; a missing one is a start-up error that names it. Secrets are
+``SecretStr`` so they never show in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from chatops_core.errors import ConfigError
+from chatops_core.models import Severity
+
+_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class SlackSettings(BaseModel):
+    """One Slack workspace (an app installed there)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["slack"] = "slack"
+    bot_token: SecretStr
+    signing_secret: SecretStr
+    api_url: str = "https://slack.com/api/"
+    bot_name: str = "incident-bot"
+    default_channel: str | None = "#incidents"
+    enable_notifications: bool = True
+    create_incident_channels: bool = False
+    notification_channels: dict[Severity, str] = Field(default_factory=dict)
+    timeout: float = 10.0
+
+    @field_validator("api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+
+ProviderSettings = SlackSettings
+
+
+class Settings(BaseSettings):
+    """Process settings. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="CHATOPS_", extra="forbid", env_nested_delimiter=None)
+
+    public_url: str = "http://127.0.0.1:8080"
+    incident_url: str | None = None
+    api_token: SecretStr | None = None
+    broker_url: str | None = None
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    data_dir: Path = Path("var")
+    root_command: str = "/im"
+    max_body_bytes: int = 1024 * 1024
+    dedupe_ttl_seconds: int = 3600
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    # Shortcut: with no file, the environment alone configures one Slack instance "slack".
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first: it wins over the file (passed as init values).
+        return (env_settings, init_settings)
+
+    @field_validator("providers")
+    @classmethod
+    def _instance_names(cls, value: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
+        for name in value:
+            if not _INSTANCE_NAME.match(name):
+                raise ValueError(
+                    f"provider instance name {name!r} must be lowercase letters, digits, '-' or '_'"
+                )
+        return value
+
+    def effective_broker_url(self) -> str:
+        if not self.broker_url:
+            raise ConfigError("no broker: set CHATOPS_BROKER_URL (or use `chatops run`)")
+        return self.broker_url
+
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'chatops.db').resolve()}"
+
+    def webhook_url(self, instance: str) -> str:
+        return f"{self.public_url.rstrip('/')}/webhooks/{instance}"
+
+    def incident_link(self, incident_id: str) -> str | None:
+        if not self.incident_url:
+            return None
+        return self.incident_url.replace("{id}", incident_id)
+
+
+def _expand(value: Any, environ: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, environ, f"{where}.{k}" if where else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        match = _REF.match(value)
+        if match:
+            name = match.group(1)
+            if name not in environ:
+                raise ConfigError(
+                    f"configuration value {where} refers to environment variable {name}, which is not set"
+                )
+            return environ[name]
+    return value
+
+
+def _read_file(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    raw = _expand(raw, environ, "")
+    unknown = set(raw) - {"chatops", "providers"}
+    if unknown:
+        raise ConfigError(
+            f"configuration file {path}: unknown table(s) {', '.join(sorted(unknown))}; "
+            "expected [chatops] and [providers.<name>]"
+        )
+    values: dict[str, Any] = dict(raw.get("chatops", {}))
+    if "providers" in raw:
+        values["providers"] = raw["providers"]
+    return values
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "settings"
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings from a TOML file and the environment.
+
+    Raises :class:`ConfigError` with a message that says what to fix.
+    """
+    env = os.environ if environ is None else environ
+    path = config_path or env.get("CHATOPS_CONFIG")
+    values = _read_file(Path(path), env) if path else {}
+    try:
+        if environ is None:
+            settings = Settings(**values)
+        else:
+            settings = _with_environ(values, env)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    if settings.slack_bot_token or settings.slack_signing_secret:
+        if "slack" not in settings.providers:
+            if not (settings.slack_bot_token and settings.slack_signing_secret):
+                missing = "CHATOPS_SLACK_SIGNING_SECRET" if settings.slack_bot_token else "CHATOPS_SLACK_BOT_TOKEN"
+                raise ConfigError(f"{missing} is not set; a Slack instance needs both a bot token and a signing secret")
+            extra: dict[str, Any] = {}
+            if settings.slack_api_url:
+                extra["api_url"] = settings.slack_api_url
+            settings.providers["slack"] = SlackSettings(
+                bot_token=settings.slack_bot_token,
+                signing_secret=settings.slack_signing_secret,
+                **extra,
+            )
+    return settings
+
+
+def _with_environ(values: dict[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Build settings against an explicit environment (tests, child processes)."""
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(environ)
+        return Settings(**values)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
