@@ -107,6 +107,9 @@ def transition(
     commander: str | None = None,
 ) -> tuple[Incident, Effects]:
     """Apply ``action`` to ``incident``; return the new incident and its effects."""
+    # Blank text is no text: a note of spaces is no note, a commander of spaces is nobody.
+    note = (note or "").strip() or None
+    commander = (commander or "").strip() or None
     changes: dict[str, object] = {}
     if action in ALLOWED:
         sources, target = ALLOWED[action]

@@ -1,0 +1,173 @@
+"""Carrying out a parsed command against the incident store.
+
+The service changes the store and says what must happen next (answer, announce, create
+the incident's channel, invite someone). It calls no chat platform: the worker carries out
+those effects through the provider, so each step can be retried on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from chatops_core.commands.grammar import CommandName, ParsedCommand, help_text
+from chatops_core.errors import CommandError, MissingIncidentId
+from chatops_core.models import Incident, InboundCommand, NotificationType, Reply, Severity, utcnow
+from chatops_core.state import Action
+from chatops_core.store import Applied, IncidentStore
+
+_ACTIONS: dict[CommandName, Action] = {
+    CommandName.ACK: Action.ACK,
+    CommandName.MITIGATE: Action.MITIGATE,
+    CommandName.RESOLVE: Action.RESOLVE,
+    CommandName.CLOSE: Action.CLOSE,
+    CommandName.REOPEN: Action.REOPEN,
+    CommandName.ESCALATE: Action.ESCALATE,
+    CommandName.ASSIGN: Action.ASSIGN,
+    CommandName.NOTE: Action.NOTE,
+}
+
+STATUS_TIMELINE_ENTRIES = 10
+
+
+@dataclass
+class Outcome:
+    """The result of a command and the effects still to carry out."""
+
+    reply: Reply
+    incident: Incident | None = None
+    notification: NotificationType | None = None
+    summary: str | None = None
+    create_channel: bool = False
+    invite: str | None = None
+    kick: str | None = None
+    replayed: bool = False
+
+
+class CommandService:
+    def __init__(self, store: IncidentStore) -> None:
+        self.store = store
+
+    def execute(
+        self,
+        command: InboundCommand,
+        parsed: ParsedCommand,
+        *,
+        create_channels: bool = False,
+        now: datetime | None = None,
+    ) -> Outcome:
+        """Run ``parsed`` for ``command``; raise :class:`CommandError` for wrong input."""
+        at = now or utcnow()
+        actor = command.user.display
+        name = parsed.name
+        if name is CommandName.HELP:
+            return Outcome(reply=Reply(text=help_text(parsed.topic, root=command.command)))
+        if name is CommandName.DECLARE:
+            return self._declare(command, parsed, actor, at, create_channels)
+        if name is CommandName.LIST:
+            return self._list(parsed)
+        incident = self._target(command, parsed)
+        if name is CommandName.STATUS:
+            entries = self.store.timeline(incident.number, limit=STATUS_TIMELINE_ENTRIES)
+            return Outcome(
+                reply=Reply(text=_describe(incident), incident=incident, timeline=entries), incident=incident
+            )
+        if name in (CommandName.JOIN, CommandName.LEAVE):
+            if not incident.channel_id:
+                raise CommandError(f"{incident.id} has no channel of its own to {name.value}.")
+            joining = name is CommandName.JOIN
+            verb = "join" if joining else "leave"
+            return Outcome(
+                reply=Reply(text=f"You {verb} {incident.id}'s channel."),
+                incident=incident,
+                invite=command.user.user_id if joining else None,
+                kick=None if joining else command.user.user_id,
+            )
+        action = _ACTIONS[name]
+        applied = self.store.apply(
+            incident.number,
+            action,
+            actor=actor,
+            platform=command.platform,
+            channel=command.channel_name or command.channel_id,
+            at=at,
+            note=parsed.text,
+            severity=parsed.severity,
+            commander=parsed.user,
+            key=command.key,
+        )
+        return _changed(applied, action)
+
+    def _declare(
+        self, command: InboundCommand, parsed: ParsedCommand, actor: str, at: datetime, create_channels: bool
+    ) -> Outcome:
+        title = parsed.text or ""
+        applied = self.store.declare(
+            title=title,
+            severity=parsed.severity or Severity.SEV3,
+            actor=actor,
+            platform=command.platform,
+            instance=command.instance,
+            channel=command.channel_name or command.channel_id,
+            at=at,
+            key=command.key,
+        )
+        incident = applied.incident
+        return Outcome(
+            reply=Reply(
+                text=f"{incident.id} declared by {actor}: {incident.title} ({incident.severity.value})",
+                ephemeral=False,
+                incident=incident,
+            ),
+            incident=incident,
+            notification="incident.created",
+            summary=f"Declared by {actor}",
+            create_channel=create_channels,
+            replayed=applied.replayed,
+        )
+
+    def _list(self, parsed: ParsedCommand) -> Outcome:
+        active_only = parsed.scope == "open"
+        incidents = self.store.list(active_only=active_only, severity=parsed.severity)
+        what = "open" if active_only else "all"
+        sev = f" {parsed.severity.value}" if parsed.severity else ""
+        if not incidents:
+            text = f"No {what}{sev} incidents." if active_only else f"No{sev} incidents."
+        else:
+            lines = [f"{len(incidents)} {what}{sev} incident(s):"]
+            lines += [f"• {i.id} [{i.severity.value}] {i.status.value}: {i.title}" for i in incidents]
+            text = "\n".join(lines)
+        return Outcome(reply=Reply(text=text, incidents=incidents))
+
+    def _target(self, command: InboundCommand, parsed: ParsedCommand) -> Incident:
+        if parsed.incident is not None:
+            return self.store.get(parsed.incident)
+        if command.channel_id:
+            found = self.store.find_by_channel(command.instance, command.channel_id)
+            if found is not None:
+                return found
+        raise MissingIncidentId(
+            f"Say which incident: `{command.command} {parsed.name.value} INC-12 ...`. "
+            "Inside an incident's own channel you can leave the id out."
+        )
+
+
+def _describe(incident: Incident) -> str:
+    commander = incident.commander or "nobody yet"
+    return (
+        f"{incident.id} [{incident.severity.value}] {incident.status.value}: {incident.title}\n"
+        f"Commander: {commander}"
+    )
+
+
+def _changed(applied: Applied, action: Action) -> Outcome:
+    incident = applied.incident
+    effects = applied.effects
+    text = effects.entry_text if effects else f"{incident.id} {action.value}"
+    return Outcome(
+        reply=Reply(text=f"{incident.id}: {text}", ephemeral=False, incident=incident),
+        incident=incident,
+        notification=effects.notification if effects else None,
+        summary=text,
+        replayed=applied.replayed,
+    )
