@@ -1,0 +1,128 @@
+"""The Slack provider: one Slack workspace (an installed app) behind the common interface.
+
+The package is split by concern: :mod:`.verify` (request signatures), :mod:`.inbound`
+(webhook parsing), :mod:`.render` (Block Kit), :mod:`.client` (Web API and
+``response_url`` calls), :mod:`.errors` (Slack failures mapped onto
+:mod:`chatops_core.errors`) and :mod:`.channels` (channel names). Nothing outside this
+package needs to know a Slack field name.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from slack_sdk.http_retry import RetryIntervalCalculator
+
+from chatops_core.errors import ConfigError, ProviderError
+from chatops_core.models import Announcement, ChannelRef, InboundCommand, MessageRef, Reply
+from chatops_core.providers.base import Inbound, Operation, Provider, WebhookRequest
+from chatops_core.providers.slack.channels import channel_name
+from chatops_core.providers.slack.client import SlackApi
+from chatops_core.providers.slack.errors import map_slack_error
+from chatops_core.providers.slack.inbound import parse_request
+from chatops_core.providers.slack.render import (
+    announcement_blocks,
+    announcement_text,
+    reply_blocks,
+    reply_text,
+)
+from chatops_core.providers.slack.verify import verify_request
+from chatops_core.settings import SlackSettings
+
+__all__ = ["SlackProvider", "map_slack_error"]
+
+
+class SlackProvider(Provider):
+    """A Slack workspace: slash commands in, Block Kit messages and channels out.
+
+    ``retry_interval`` sets the pause between the client's in-process retries of
+    connection errors and 500/503 answers (tests make it short).
+    """
+
+    type: ClassVar[str] = "slack"
+    operations: ClassVar[frozenset[Operation]] = frozenset(
+        {
+            Operation.SEND_MESSAGE,
+            Operation.SEND_NOTIFICATION,
+            Operation.UPDATE_MESSAGE,
+            Operation.WEBHOOKS,
+            Operation.CHANNEL_MANAGEMENT,
+            Operation.SLASH_COMMANDS,
+        }
+    )
+    settings: SlackSettings
+
+    def __init__(
+        self,
+        name: str,
+        settings: SlackSettings,
+        *,
+        retry_interval: RetryIntervalCalculator | None = None,
+    ) -> None:
+        super().__init__(name, settings)
+        self._signing_secret = settings.signing_secret.get_secret_value()
+        if not self._signing_secret.strip():
+            raise ConfigError(f"Slack instance {name!r}: signing_secret is empty")
+        self._api = SlackApi(settings, retry_interval=retry_interval)
+
+    # -- ingress side: no I/O -----------------------------------------------------------
+    def verify(self, request: WebhookRequest) -> None:
+        """Check the request's signature and timestamp; raise ``InvalidWebhook`` (401) if not."""
+        verify_request(request, self._signing_secret)
+
+    def parse(self, request: WebhookRequest) -> Inbound:
+        """Classify a verified request: command, in-place answer, or nothing to do."""
+        return parse_request(request, self.name)
+
+    # -- worker side ---------------------------------------------------------------------
+    def reply(self, command: InboundCommand, reply: Reply) -> None:
+        """Answer through the command's ``response_url`` (ephemeral unless asked otherwise).
+
+        A command without a ``response_url`` is answered in its channel instead.
+        """
+        text = reply_text(reply)
+        blocks = reply_blocks(reply)
+        if command.response_url:
+            body = {
+                "response_type": "ephemeral" if reply.ephemeral else "in_channel",
+                "text": text,
+                "blocks": blocks,
+            }
+            self._api.respond(command.response_url, body)
+            return
+        if not command.channel_id:
+            raise ProviderError(
+                "Slack reply: the command has neither a response_url nor a channel", method="reply"
+            )
+        if reply.ephemeral:
+            self._api.post_ephemeral(command.channel_id, command.user.user_id, text, blocks)
+        else:
+            self._api.post_message(command.channel_id, text, blocks)
+
+    def announce(self, channel: str, announcement: Announcement) -> MessageRef:
+        """Post an announcement into ``channel`` (an id, ``#name`` or ``name``)."""
+        return self._api.post_message(
+            channel, announcement_text(announcement), announcement_blocks(announcement)
+        )
+
+    def update_announcement(self, ref: MessageRef, announcement: Announcement) -> None:
+        """Rewrite a posted announcement in place (``chat.update``)."""
+        self._api.update_message(
+            ref.channel_id, ref.message_id, announcement_text(announcement), announcement_blocks(announcement)
+        )
+
+    def create_channel(self, name: str, topic: str | None = None) -> ChannelRef:
+        """Create a public channel, adding ``-2``, ``-3``... while the name is taken."""
+        return self._api.create_channel(name, topic)
+
+    def invite(self, channel_id: str, user_ids: list[str]) -> None:
+        """Invite users; users already in the channel (or the bot) are skipped."""
+        self._api.invite(channel_id, user_ids)
+
+    def kick(self, channel_id: str, user_id: str) -> None:
+        """Remove a user; one who is not in the channel is not an error."""
+        self._api.kick(channel_id, user_id)
+
+    def channel_name_for(self, incident_id: str, title: str) -> str:
+        """A valid Slack channel name, e.g. ``inc-12-database-timeouts``."""
+        return channel_name(incident_id, title)

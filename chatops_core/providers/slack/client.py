@@ -1,0 +1,189 @@
+"""Calls to Slack: the Web API through ``slack_sdk.WebClient`` and ``response_url`` posts
+through ``slack_sdk.webhook.WebhookClient``.
+
+Connection errors and 500/503 answers are retried in-process a couple of times with a
+short backoff. Rate limits are *not*: a 429 (or ``ratelimited`` in the body) surfaces as
+:class:`~chatops_core.errors.RateLimited` with Slack's ``Retry-After``, so the task is
+retried later with a countdown instead of a worker sleeping
+(https://docs.slack.dev/apis/web-api/rate-limits).
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import RetryHandler, RetryIntervalCalculator
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.webhook import WebhookClient
+
+from chatops_core.errors import ProviderError
+from chatops_core.models import ChannelRef, MessageRef
+from chatops_core.providers.slack.channels import normalize_name, with_suffix
+from chatops_core.providers.slack.errors import (
+    code_from_body,
+    error_code,
+    map_slack_error,
+    map_slack_response,
+)
+from chatops_core.settings import SlackSettings
+
+MAX_RETRIES = 2
+MAX_NAME_ATTEMPTS = 20
+MAX_TOPIC_LENGTH = 250
+MAX_INVITES_PER_CALL = 1000
+# Errors that mean "already as asked": not failures for an idempotent task.
+INVITE_NOOP_CODES = frozenset({"already_in_channel", "cant_invite_self"})
+KICK_NOOP_CODES = frozenset({"not_in_channel"})
+
+_TRANSLATED: tuple[type[BaseException], ...] = (
+    SlackClientError,
+    OSError,  # URLError, TimeoutError, ConnectionError
+    http.client.HTTPException,
+    ValueError,  # a malformed JSON answer
+)
+
+
+@contextmanager
+def translated(method: str) -> Iterator[None]:
+    """Re-raise what a Slack call raised as a ``ChatOpsError`` (see ``errors.map_slack_error``)."""
+    try:
+        yield
+    except _TRANSLATED as exc:
+        raise map_slack_error(exc, method=method) from exc
+
+
+def retry_handlers(interval: RetryIntervalCalculator | None = None) -> list[RetryHandler]:
+    """Retry connection failures and 500/503 twice; never rate limits (see module doc)."""
+    calc = interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES, interval_calculator=calc),
+        ServerErrorRetryHandler(max_retry_count=MAX_RETRIES, interval_calculator=calc),
+    ]
+
+
+class SlackApi:
+    """The Slack calls the provider makes, each mapped onto :mod:`chatops_core.errors`."""
+
+    def __init__(
+        self, settings: SlackSettings, retry_interval: RetryIntervalCalculator | None = None
+    ) -> None:
+        self._timeout = settings.timeout
+        self._retry_interval = retry_interval
+        self._web = WebClient(
+            token=settings.bot_token.get_secret_value(),
+            base_url=settings.api_url,
+            # urllib takes float seconds; the SDK's annotation says int.
+            timeout=settings.timeout,  # type: ignore[arg-type]
+            retry_handlers=retry_handlers(retry_interval),
+        )
+
+    # -- messages ----------------------------------------------------------------------
+    def post_message(self, channel: str, text: str, blocks: Sequence[dict[str, Any]]) -> MessageRef:
+        """``chat.postMessage`` (https://docs.slack.dev/reference/methods/chat.postMessage)."""
+        with translated("chat.postMessage"):
+            response = self._web.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        return MessageRef(channel_id=str(response["channel"]), message_id=str(response["ts"]))
+
+    def update_message(self, channel_id: str, ts: str, text: str, blocks: Sequence[dict[str, Any]]) -> None:
+        """``chat.update`` (https://docs.slack.dev/reference/methods/chat.update)."""
+        with translated("chat.update"):
+            self._web.chat_update(channel=channel_id, ts=ts, text=text, blocks=blocks)
+
+    def post_ephemeral(self, channel: str, user: str, text: str, blocks: Sequence[dict[str, Any]]) -> None:
+        """``chat.postEphemeral`` (https://docs.slack.dev/reference/methods/chat.postEphemeral)."""
+        with translated("chat.postEphemeral"):
+            self._web.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
+
+    def respond(self, response_url: str, body: dict[str, Any]) -> None:
+        """Post to a ``response_url`` (ephemeral unless ``response_type`` is ``in_channel``).
+
+        https://docs.slack.dev/interactivity/handling-user-interaction/ : Slack answers
+        ``ok``, or an error word such as ``expired_url`` or ``used_url``.
+        """
+        client = WebhookClient(
+            url=response_url,
+            timeout=self._timeout,  # type: ignore[arg-type]
+            retry_handlers=retry_handlers(self._retry_interval),
+        )
+        with translated("response_url"):
+            response = client.send_dict(body)
+        code = code_from_body(response.body)
+        if not 200 <= response.status_code < 300 or code:
+            raise map_slack_response(response.status_code, response.headers, code, method="response_url")
+
+    # -- channels ----------------------------------------------------------------------
+    def create_channel(self, name: str, topic: str | None = None) -> ChannelRef:
+        """``conversations.create``, adding ``-2``, ``-3``... while the name is taken.
+
+        https://docs.slack.dev/reference/methods/conversations.create
+        """
+        base = normalize_name(name)
+        channel: dict[str, Any] | None = None
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            candidate = base if attempt == 1 else with_suffix(base, attempt)
+            with translated("conversations.create"):
+                try:
+                    response = self._web.conversations_create(name=candidate)
+                except SlackApiError as exc:
+                    if error_code(exc) == "name_taken":
+                        continue
+                    raise
+            channel = response["channel"]
+            break
+        if channel is None:
+            raise ProviderError(
+                f"Slack conversations.create: {MAX_NAME_ATTEMPTS} names starting with {base!r} are taken",
+                method="conversations.create",
+                slack_error="name_taken",
+            )
+        ref = ChannelRef(channel_id=str(channel["id"]), name=str(channel.get("name") or candidate))
+        if topic:
+            self.set_topic(ref.channel_id, topic)
+        return ref
+
+    def set_topic(self, channel_id: str, topic: str) -> None:
+        """``conversations.setTopic`` (https://docs.slack.dev/reference/methods/conversations.setTopic)."""
+        with translated("conversations.setTopic"):
+            self._web.conversations_setTopic(channel=channel_id, topic=topic[:MAX_TOPIC_LENGTH])
+
+    def invite(self, channel_id: str, user_ids: Sequence[str]) -> None:
+        """``conversations.invite``; users already there (or the bot itself) are not errors.
+
+        https://docs.slack.dev/reference/methods/conversations.invite : with several users
+        one refusal fails the whole call, so on a no-op refusal each user is invited alone.
+        """
+        users = list(dict.fromkeys(u for u in user_ids if u))
+        for start in range(0, len(users), MAX_INVITES_PER_CALL):
+            batch = users[start : start + MAX_INVITES_PER_CALL]
+            if not self._invite(channel_id, batch) and len(batch) > 1:
+                for user in batch:
+                    self._invite(channel_id, [user])
+
+    def _invite(self, channel_id: str, users: list[str]) -> bool:
+        """Invite ``users``; False when Slack refused with a no-op code."""
+        with translated("conversations.invite"):
+            try:
+                self._web.conversations_invite(channel=channel_id, users=users)
+            except SlackApiError as exc:
+                if error_code(exc) in INVITE_NOOP_CODES:
+                    return False
+                raise
+        return True
+
+    def kick(self, channel_id: str, user_id: str) -> None:
+        """``conversations.kick``; a user who is not there is not an error.
+
+        https://docs.slack.dev/reference/methods/conversations.kick
+        """
+        with translated("conversations.kick"):
+            try:
+                self._web.conversations_kick(channel=channel_id, user=user_id)
+            except SlackApiError as exc:
+                if error_code(exc) not in KICK_NOOP_CODES:
+                    raise

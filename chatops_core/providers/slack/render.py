@@ -1,0 +1,232 @@
+"""Block Kit messages for replies and incident announcements.
+
+Built with :mod:`slack_sdk.models.blocks` (https://docs.slack.dev/reference/block-kit/blocks)
+and returned as plain dicts ready for ``chat.postMessage`` or a ``response_url``. Every
+message also has a ``text`` fallback, shown in notifications and by clients that cannot
+draw blocks.
+
+Text from users (titles, summaries, notes) is escaped as Slack asks, so a title such as
+``<!channel>`` cannot ping a whole channel
+(https://docs.slack.dev/messaging/formatting-message-text/#escaping-text). Lengths are
+kept under Block Kit's limits: 150 characters for a header, 3000 for a section, 2000 for
+a field, 50 blocks a message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from chatops_core.models import Announcement, Incident, Reply, Severity, TimelineEntry
+
+HEADER_MAX = 150
+SECTION_MAX = 3000
+FIELD_MAX = 2000
+FALLBACK_MAX = 3000
+MAX_BLOCKS = 50
+MAX_TIMELINE_ENTRIES = 40
+MAX_LISTED_INCIDENTS = 40
+
+_SEVERITY_EMOJI = {
+    Severity.SEV1: ":red_circle:",
+    Severity.SEV2: ":large_orange_circle:",
+    Severity.SEV3: ":large_yellow_circle:",
+    Severity.SEV4: ":large_blue_circle:",
+}
+_HEADLINES = {
+    "incident.created": "Incident declared",
+    "incident.acknowledged": "Incident acknowledged",
+    "incident.updated": "Incident updated",
+    "incident.resolved": "Incident resolved",
+    "incident.closed": "Incident closed",
+    "incident.escalated": "Incident escalated",
+    "incident.sla_breach": "Incident SLA breached",
+}
+_USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn gives a meaning (``&`` first)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link, or just the label when ``url`` is not http(s)."""
+    if not url.startswith(("http://", "https://")):
+        return escape(label)
+    safe_url = escape(url).replace("|", "%7C")
+    return f"<{safe_url}|{escape(label).replace('|', '/')}>"
+
+
+def person(who: str | None) -> str:
+    """A Slack mention for a user id, the escaped name otherwise."""
+    if not who:
+        return "_unassigned_"
+    return f"<@{who}>" if _USER_ID_RE.match(who) else escape(who)
+
+
+def when(moment: datetime) -> str:
+    """A date Slack shows in the reader's own time zone, with a UTC fallback."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _mrkdwn(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text)
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=_mrkdwn(truncate(text, SECTION_MAX)))
+
+
+def _fields(pairs: Iterable[tuple[str, str]]) -> SectionBlock:
+    return SectionBlock(
+        fields=[_mrkdwn(truncate(f"*{label}*\n{value}", FIELD_MAX)) for label, value in pairs]
+    )
+
+
+def _chunked_sections(lines: list[str]) -> list[Block]:
+    """Pack lines into as few sections as the 3000-character limit allows."""
+    blocks: list[Block] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        line = truncate(line, SECTION_MAX)
+        if current and size + len(line) + 1 > SECTION_MAX:
+            blocks.append(_section("\n".join(current)))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        blocks.append(_section("\n".join(current)))
+    return blocks
+
+
+def _status(incident: Incident) -> str:
+    return incident.status.value.capitalize()
+
+
+def _incident_fields(incident: Incident) -> SectionBlock:
+    pairs = [
+        ("Severity", f"{_SEVERITY_EMOJI[incident.severity]} {incident.severity.value}"),
+        ("Status", _status(incident)),
+        ("Commander", person(incident.commander)),
+        ("ID", incident.id),
+    ]
+    if incident.channel_id and incident.platform in (None, "slack"):
+        pairs.append(("Channel", f"<#{incident.channel_id}>"))
+    return _fields(pairs)
+
+
+def incident_blocks(incident: Incident) -> list[Block]:
+    """A summary of one incident: title, the key facts, description and resolution."""
+    blocks: list[Block] = [
+        _section(f"*{escape(incident.id)}: {escape(incident.title)}*"),
+        _incident_fields(incident),
+    ]
+    if incident.description:
+        blocks.append(_section(escape(incident.description)))
+    if incident.resolution:
+        blocks.append(_section(f"*Resolution:* {escape(incident.resolution)}"))
+    facts = [f"Declared {when(incident.created_at)}"]
+    if incident.declared_by:
+        facts[0] += f" by {person(incident.declared_by)}"
+    facts.append(f"updated {when(incident.updated_at)}")
+    blocks.append(ContextBlock(elements=[_mrkdwn(", ".join(facts))]))
+    return blocks
+
+
+def timeline_blocks(entries: list[TimelineEntry]) -> list[Block]:
+    """The most recent timeline entries, one line each."""
+    shown = entries[-MAX_TIMELINE_ENTRIES:]
+    lines = [
+        f"{when(entry.at)} *{escape(entry.kind.value.replace('_', ' '))}* "
+        f"{person(entry.actor)}: {escape(entry.text)}"
+        for entry in shown
+    ]
+    if len(entries) > len(shown):
+        lines.insert(0, f"_{len(entries) - len(shown)} earlier entries not shown_")
+    return [_section("*Timeline*"), *_chunked_sections(lines)]
+
+
+def incident_list_blocks(incidents: list[Incident]) -> list[Block]:
+    """One line per incident."""
+    shown = incidents[:MAX_LISTED_INCIDENTS]
+    lines = [
+        f"{_SEVERITY_EMOJI[inc.severity]} *{escape(inc.id)}* {inc.severity.value} · {_status(inc)} · "
+        f"{escape(inc.title)} · {person(inc.commander)}"
+        for inc in shown
+    ]
+    if len(incidents) > len(shown):
+        lines.append(f"_and {len(incidents) - len(shown)} more_")
+    return _chunked_sections(lines)
+
+
+def reply_text(reply: Reply) -> str:
+    """The fallback text of a reply."""
+    return truncate(escape(reply.text), FALLBACK_MAX)
+
+
+def reply_blocks(reply: Reply) -> list[dict[str, Any]]:
+    """Blocks for an answer to a command."""
+    blocks: list[Block] = [_section(escape(reply.text))]
+    if reply.incident is not None:
+        blocks += [DividerBlock(), *incident_blocks(reply.incident)]
+    if reply.timeline:
+        blocks += [DividerBlock(), *timeline_blocks(reply.timeline)]
+    if reply.incidents:
+        blocks += [DividerBlock(), *incident_list_blocks(reply.incidents)]
+    return _finish(blocks)
+
+
+def announcement_text(announcement: Announcement) -> str:
+    """The fallback text of an announcement (also what notifications show)."""
+    inc = announcement.incident
+    headline = _HEADLINES.get(announcement.type, "Incident")
+    text = (
+        f"{headline}: [{inc.severity.value}] {inc.id} {inc.title} ({inc.status.value})"
+        f" — {announcement.summary}"
+    )
+    return truncate(escape(text), FALLBACK_MAX)
+
+
+def announcement_blocks(announcement: Announcement) -> list[dict[str, Any]]:
+    """Blocks for an incident announcement: title, severity, status, commander, id, link, summary."""
+    inc = announcement.incident
+    headline = _HEADLINES.get(announcement.type, "Incident")
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=truncate(f"{inc.id}: {inc.title}", HEADER_MAX), emoji=True)),
+        _section(f"{_SEVERITY_EMOJI[inc.severity]} *{headline}* · {escape(announcement.summary)}"),
+        _incident_fields(inc),
+    ]
+    context: list[str] = []
+    if announcement.incident_url:
+        context.append(link(announcement.incident_url, f"Open {inc.id}"))
+    if announcement.actor:
+        context.append(f"by {person(announcement.actor)}")
+    context.append(f"updated {when(inc.updated_at)}")
+    blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
+    return _finish(blocks)
+
+
+def _finish(blocks: list[Block]) -> list[dict[str, Any]]:
+    # to_dict() validates each block against Block Kit's limits.
+    return [block.to_dict() for block in blocks[:MAX_BLOCKS]]
