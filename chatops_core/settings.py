@@ -55,7 +55,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CHATOPS_", extra="forbid", env_nested_delimiter=None)
 
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str | None = None
     incident_url: str | None = None
     api_token: SecretStr | None = None
     broker_url: str | None = None
@@ -106,7 +106,8 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'chatops.db').resolve()}"
 
     def webhook_url(self, instance: str) -> str:
-        return f"{self.public_url.rstrip('/')}/webhooks/{instance}"
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return f"{base.rstrip('/')}/webhooks/{instance}"
 
     def incident_link(self, incident_id: str) -> str | None:
         if not self.incident_url:

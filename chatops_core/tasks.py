@@ -1,0 +1,15 @@
+"""Names of the Celery tasks and queues: the contract between ingress, CLI and workers.
+
+The ingress enqueues by name, so it never imports worker code.
+"""
+
+from __future__ import annotations
+
+COMMAND_TASK = "chatops.command"
+NOTIFY_TASK = "chatops.notify"
+DELIVER_TASK = "chatops.deliver"
+
+INTERACTIVE_QUEUE = "interactive"
+NOTIFICATIONS_QUEUE = "notifications"
+MAINTENANCE_QUEUE = "maintenance"
+QUEUES = (INTERACTIVE_QUEUE, NOTIFICATIONS_QUEUE, MAINTENANCE_QUEUE)

@@ -1,0 +1,132 @@
+"""The Flask ingress: verify, de-duplicate, enqueue, answer.
+
+It never calls a chat platform's API and never queries the incident database on the
+webhook path, so its answer time does not depend on anything slow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from chatops_core.errors import InvalidWebhook
+from chatops_core.models import dump
+from chatops_core.providers import Inbound, InboundKind, Provider, WebhookRequest, build_providers
+from chatops_core.publisher import BrokerUnavailable, TaskPublisher
+from chatops_core.settings import Settings, load_settings
+from chatops_core.tasks import COMMAND_TASK, INTERACTIVE_QUEUE
+from ingress.metrics import IngressMetrics
+
+log = logging.getLogger("chatops.ingress")
+
+
+def _json(http_status: int, /, **body: Any) -> Response:
+    return Response(json.dumps(body), status=http_status, content_type="application/json")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    publisher: TaskPublisher | None = None,
+    providers: dict[str, Provider] | None = None,
+) -> Flask:
+    """Build the ingress application from one settings object."""
+    settings = settings or load_settings()
+    app = Flask("chatops.ingress")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    providers = providers if providers is not None else build_providers(settings.providers)
+    publisher = publisher or TaskPublisher(
+        settings.effective_broker_url(), dedupe_ttl=settings.dedupe_ttl_seconds
+    )
+    metrics = IngressMetrics()
+    app.extensions["chatops"] = {"settings": settings, "publisher": publisher, "providers": providers}
+    database: dict[str, Any] = {}
+
+    @app.post("/webhooks/<instance>")
+    def webhook(instance: str) -> Response:
+        started = time.perf_counter()
+        provider = providers.get(instance)
+        if provider is None:
+            metrics.webhooks.labels("unknown", "not_found").inc()
+            return _json(404, error="unknown_instance", message=f"no provider instance named {instance!r}")
+        status, response, outcome = _handle(provider)
+        metrics.webhooks.labels(instance, outcome).inc()
+        metrics.latency.labels(instance).observe(time.perf_counter() - started)
+        return response if response is not None else _json(status, error=outcome)
+
+    def _handle(provider: Provider) -> tuple[int, Response | None, str]:
+        length = request.content_length
+        if length is not None and length > settings.max_body_bytes:
+            return 413, None, "too_large"
+        try:
+            body = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            return 413, None, "too_large"
+        webhook_request = WebhookRequest(
+            body=body, headers=dict(request.headers), content_type=request.mimetype or ""
+        )
+        try:
+            provider.verify(webhook_request)
+            inbound = provider.parse(webhook_request)
+        except InvalidWebhook as exc:
+            outcome = "unauthorized" if exc.http_status == 401 else "invalid"
+            return exc.http_status, _json(exc.http_status, error=outcome, message=exc.message), outcome
+        try:
+            outcome = _dispatch(inbound)
+        except BrokerUnavailable:
+            log.exception("broker unavailable; webhook for %s not enqueued", provider.name)
+            return 503, _json(503, error="broker_unavailable", message="try again shortly"), "broker_down"
+        return inbound.status, Response(inbound.body, inbound.status, content_type=inbound.content_type), outcome
+
+    def _dispatch(inbound: Inbound) -> str:
+        if inbound.kind is InboundKind.COMMAND and inbound.command is not None:
+            task_id = publisher.send(
+                COMMAND_TASK,
+                [dump(inbound.command)],
+                queue=INTERACTIVE_QUEUE,
+                dedupe_key=inbound.dedupe_key,
+            )
+            return "enqueued" if task_id else "duplicate"
+        return inbound.kind.value
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return _json(200, status="ok")
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        checks: dict[str, str] = {}
+        try:
+            publisher.ping()
+            checks["broker"] = "ok"
+        except BrokerUnavailable:
+            checks["broker"] = "unavailable"
+        try:
+            if "store" not in database:
+                from chatops_core.store import IncidentStore
+
+                database["store"] = IncidentStore(settings.effective_database_url())
+            database["store"].ping()
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            log.warning("database not ready: %s", type(exc).__name__)
+            checks["database"] = "unavailable"
+        ready = all(v == "ok" for v in checks.values())
+        return _json(200 if ready else 503, status="ready" if ready else "not_ready", checks=checks)
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = exc.code or 400
+        return _json(code, error=(exc.name or "error").lower().replace(" ", "_"), message=exc.description or "")
+
+    return app

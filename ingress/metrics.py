@@ -1,0 +1,23 @@
+"""Prometheus metrics of the ingress."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class IngressMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.webhooks = Counter(
+            "chatops_webhooks_total",
+            "Webhooks received, by instance and outcome",
+            ["instance", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "chatops_webhook_seconds",
+            "Time to answer a webhook",
+            ["instance"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )

@@ -1,0 +1,168 @@
+"""Start the real processes (gunicorn ingress, Celery worker) against a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatops_core.simulate import sign_slack, slash_command_body
+from chatops_core.stack import free_port, gunicorn_argv, worker_argv
+from chatops_core.settings import load_settings
+
+SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
+
+
+def write_config(path: Path, *, api_url: str, token: str, extra: str = "") -> Path:
+    path.write_text(
+        f"""
+[chatops]
+incident_url = "https://incidents.example.com/incidents/{{id}}"
+
+[providers.slack]
+type = "slack"
+bot_token = "${{E2E_SLACK_TOKEN}}"
+signing_secret = "${{E2E_SLACK_SECRET}}"
+api_url = "{api_url}"
+default_channel = "#incidents"
+create_incident_channels = true
+timeout = 5
+[providers.slack.notification_channels]
+"SEV-1" = "#critical-incidents"
+"SEV-2" = "#major-incidents"
+{extra}
+"""
+    )
+    return path
+
+
+@dataclass
+class Stack:
+    """A running ingress + worker; ``post`` sends signed Slack requests to it."""
+
+    base_url: str
+    env: dict[str, str]
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, float]:
+        request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method="POST")
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status, resp.read(), time.perf_counter() - started
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), time.perf_counter() - started
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.base_url + path, timeout=10) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def slash(
+        self,
+        text: str,
+        response_url: str,
+        *,
+        user: str = "U100",
+        user_name: str = "alice",
+        channel: str = "C0004",
+        channel_name: str = "general",
+        instance: str = "slack",
+        secret: str = SIGNING_SECRET,
+        timestamp: int | None = None,
+    ) -> tuple[int, bytes, float]:
+        body = slash_command_body(
+            command="/im",
+            text=text,
+            user_id=user,
+            user_name=user_name,
+            channel_id=channel,
+            channel_name=channel_name,
+            response_url=response_url,
+        )
+        headers = sign_slack(secret, body, timestamp or int(time.time()))
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return self.post(f"/webhooks/{instance}", body, headers)
+
+    def logs(self) -> str:
+        out = []
+        for name in self.processes:
+            path = self.log_dir / f"{name}.log"
+            if path.exists():
+                out.append(f"--- {name} ---\n" + path.read_text()[-6000:])
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def start_stack(
+    tmp: Path,
+    *,
+    redis_url: str,
+    api_url: str,
+    token: str,
+    database_url: str | None = None,
+    extra_config: str = "",
+    worker: bool = True,
+) -> Stack:
+    config = write_config(tmp / "chatops.toml", api_url=api_url, token=token, extra=extra_config)
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        CHATOPS_CONFIG=str(config),
+        CHATOPS_BROKER_URL=redis_url,
+        CHATOPS_DATABASE_URL=database_url or f"sqlite:///{tmp / 'chatops.db'}",
+        CHATOPS_PORT=str(port),
+        CHATOPS_DATA_DIR=str(tmp / "var"),
+        CHATOPS_LOG_LEVEL="INFO",
+        E2E_SLACK_TOKEN=token,
+        E2E_SLACK_SECRET=SIGNING_SECRET,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "chatops_core.cli", "db", "upgrade"], env=env, check=True, capture_output=True
+    )
+    settings = load_settings(config, env)
+    stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, log_dir=tmp)
+    argvs = {"ingress": gunicorn_argv(settings, workers=2)}
+    if worker:
+        argvs["worker"] = worker_argv(concurrency=2)
+    for name, argv in argvs.items():
+        log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        stack.processes[name] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            status, _ = stack.get("/healthz")
+            if status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or any(p.poll() is not None for p in stack.processes.values()):
+            stack.stop()
+            raise RuntimeError("stack did not come up:\n" + stack.logs())
+        time.sleep(0.05)
+    return stack
+
+
+def parse_json(raw: bytes) -> Any:
+    return json.loads(raw.decode())

@@ -1,0 +1,53 @@
+"""The Celery application factory."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from chatops_core.settings import Settings
+from chatops_core.tasks import (
+    COMMAND_TASK,
+    DELIVER_TASK,
+    INTERACTIVE_QUEUE,
+    MAINTENANCE_QUEUE,
+    NOTIFICATIONS_QUEUE,
+    NOTIFY_TASK,
+)
+from workers.runtime import Runtime
+
+
+def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
+    """A Celery app configured from ``settings``, with the service's tasks registered."""
+    app = Celery("chatops", broker=settings.effective_broker_url())
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        # A task is acknowledged after it ran, and given back if its worker dies, so nothing is
+        # lost; tasks are idempotent (keyed), so running one twice is harmless.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": 3600},
+        broker_connection_retry_on_startup=True,
+        task_default_queue=INTERACTIVE_QUEUE,
+        task_queues=[
+            Queue(INTERACTIVE_QUEUE, Exchange(INTERACTIVE_QUEUE), routing_key=INTERACTIVE_QUEUE),
+            Queue(NOTIFICATIONS_QUEUE, Exchange(NOTIFICATIONS_QUEUE), routing_key=NOTIFICATIONS_QUEUE),
+            Queue(MAINTENANCE_QUEUE, Exchange(MAINTENANCE_QUEUE), routing_key=MAINTENANCE_QUEUE),
+        ],
+        task_routes={
+            COMMAND_TASK: {"queue": INTERACTIVE_QUEUE},
+            NOTIFY_TASK: {"queue": NOTIFICATIONS_QUEUE},
+            DELIVER_TASK: {"queue": NOTIFICATIONS_QUEUE},
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+    )
+    from workers.tasks import register_tasks
+
+    register_tasks(app, runtime or Runtime(settings))
+    return app
