@@ -25,9 +25,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingress.py
 
-lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff mypy
+DEV_STAMP := $(VENV)/.installed-dev
+
+$(DEV_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(DEV_STAMP)
+
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check chatops_core ingress workers tests bench
+	$(BIN)/ruff format --check chatops_core ingress workers tests bench
 	$(BIN)/mypy
 
 clean:

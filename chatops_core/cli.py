@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, func, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--config", help="TOML configuration file (else CHATOPS_CONFIG)")
+        p.add_argument(
+            "--config", default=argparse.SUPPRESS, help="TOML configuration file (else CHATOPS_CONFIG)"
+        )
         p.set_defaults(func=func)
         return p
 

@@ -50,6 +50,7 @@ class _PlaygroundServer(ThreadingHTTPServer):
 
 class Playground:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
         self._server = _PlaygroundServer((host, port), _Handler)
         self._server.playground = self
         self._thread = threading.Thread(target=self._server.serve_forever, name="playground", daemon=True)
@@ -59,8 +60,7 @@ class Playground:
 
     @property
     def api_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api/"
+        return f"http://{self._host}:{self._server.server_port}/api/"
 
     def start(self) -> None:
         self._thread.start()

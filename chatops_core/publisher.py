@@ -152,7 +152,9 @@ class TaskPublisher:
                 if dedupe_key is None:
                     self._redis.lpush(queue, envelope)
                     return tid
-                pushed = self._script(keys=[f"chatops:dedupe:{dedupe_key}", queue], args=[self.dedupe_ttl, envelope])
+                pushed = self._script(
+                    keys=[f"chatops:dedupe:{dedupe_key}", queue], args=[self.dedupe_ttl, envelope]
+                )
                 return tid if pushed else None
             return self._send_kombu(body, headers, properties, queue, tid, dedupe_key)
         except (redis.RedisError, OSError) as exc:

@@ -48,6 +48,7 @@ class SlackSettings(BaseModel):
 
 
 ProviderSettings = SlackSettings
+SUPPORTED_TYPES = ("slack",)
 
 
 class Settings(BaseSettings):
@@ -84,6 +85,18 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first: it wins over the file (passed as init values).
         return (env_settings, init_settings)
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _known_types(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name, conf in value.items():
+                kind = conf.get("type", "slack") if isinstance(conf, dict) else None
+                if kind is not None and kind not in SUPPORTED_TYPES:
+                    raise ValueError(
+                        f"instance {name!r} has type {kind!r}; supported types: {', '.join(SUPPORTED_TYPES)}"
+                    )
+        return value
 
     @field_validator("providers")
     @classmethod
@@ -181,8 +194,12 @@ def load_settings(
     if settings.slack_bot_token or settings.slack_signing_secret:
         if "slack" not in settings.providers:
             if not (settings.slack_bot_token and settings.slack_signing_secret):
-                missing = "CHATOPS_SLACK_SIGNING_SECRET" if settings.slack_bot_token else "CHATOPS_SLACK_BOT_TOKEN"
-                raise ConfigError(f"{missing} is not set; a Slack instance needs both a bot token and a signing secret")
+                missing = (
+                    "CHATOPS_SLACK_SIGNING_SECRET" if settings.slack_bot_token else "CHATOPS_SLACK_BOT_TOKEN"
+                )
+                raise ConfigError(
+                    f"{missing} is not set; a Slack instance needs both a bot token and a signing secret"
+                )
             extra: dict[str, Any] = {}
             if settings.slack_api_url:
                 extra["api_url"] = settings.slack_api_url

@@ -132,7 +132,9 @@ class EmbeddedRedis:
             except redis.ConnectionError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"embedded Redis did not start; see {self.data_dir / 'redis.log'}") from None
+                    raise RuntimeError(
+                        f"embedded Redis did not start; see {self.data_dir / 'redis.log'}"
+                    ) from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -184,9 +186,16 @@ def run_stack(settings: Settings) -> int:
         store.upgrade()
         store.close()
 
-        children.append(("ingress", subprocess.Popen(gunicorn_argv(settings), env=env, stdin=subprocess.DEVNULL)))
         children.append(
-            ("worker", subprocess.Popen(worker_argv(log_level=settings.log_level), env=env, stdin=subprocess.DEVNULL))
+            ("ingress", subprocess.Popen(gunicorn_argv(settings), env=env, stdin=subprocess.DEVNULL))
+        )
+        children.append(
+            (
+                "worker",
+                subprocess.Popen(
+                    worker_argv(log_level=settings.log_level), env=env, stdin=subprocess.DEVNULL
+                ),
+            )
         )
         _print_banner(settings, redis_server, playground)
         while True:
@@ -225,14 +234,13 @@ def _stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
 
 def _print_banner(settings: Settings, redis_server: EmbeddedRedis | None, playground: object | None) -> None:
     lines = [f"chatops: ingress on http://{settings.host}:{settings.port}"]
-    lines.append(
-        f"chatops: broker {'embedded Redis on port ' + str(redis_server.port) if redis_server else 'external'}"
-    )
+    broker = f"embedded Redis on port {redis_server.port}" if redis_server else "external"
+    lines.append(f"chatops: broker {broker}")
     for name, conf in settings.providers.items():
         lines.append(f"chatops: {conf.type} instance {name!r}: webhook URL {settings.webhook_url(name)}")
     if playground is not None:
         lines.append(
             "chatops: no platform configured, so a local Slack playground stands in; messages the bot "
-            "posts are printed here. Try: .venv/bin/chatops simulate \"/im declare sev2 Database timeouts\""
+            'posts are printed here. Try: .venv/bin/chatops simulate "/im declare sev2 Database timeouts"'
         )
     print("\n".join(lines), flush=True)

@@ -82,7 +82,11 @@ def create_app(
         except BrokerUnavailable:
             log.exception("broker unavailable; webhook for %s not enqueued", provider.name)
             return 503, _json(503, error="broker_unavailable", message="try again shortly"), "broker_down"
-        return inbound.status, Response(inbound.body, inbound.status, content_type=inbound.content_type), outcome
+        return (
+            inbound.status,
+            Response(inbound.body, inbound.status, content_type=inbound.content_type),
+            outcome,
+        )
 
     def _dispatch(inbound: Inbound) -> str:
         if inbound.kind is InboundKind.COMMAND and inbound.command is not None:
@@ -127,6 +131,8 @@ def create_app(
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         code = exc.code or 400
-        return _json(code, error=(exc.name or "error").lower().replace(" ", "_"), message=exc.description or "")
+        return _json(
+            code, error=(exc.name or "error").lower().replace(" ", "_"), message=exc.description or ""
+        )
 
     return app

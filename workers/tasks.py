@@ -185,7 +185,12 @@ def _enqueue_announcements(runtime: Runtime, inbound: InboundCommand, outcome: O
             continue
         enqueue(
             DELIVER_TASK,
-            args=[target.instance, target.channel, dump(announcement), f"{inbound.key}:{target.instance}:{target.channel}"],
+            args=[
+                target.instance,
+                target.channel,
+                dump(announcement),
+                f"{inbound.key}:{target.instance}:{target.channel}",
+            ],
             queue=NOTIFICATIONS_QUEUE,
             argsrepr="",
             kwargsrepr="",

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from chatops_core.commands.grammar import CommandName, ParsedCommand, help_text
 from chatops_core.errors import CommandError, MissingIncidentId
-from chatops_core.models import Incident, InboundCommand, NotificationType, Reply, Severity, utcnow
+from chatops_core.models import InboundCommand, Incident, NotificationType, Reply, Severity, utcnow
 from chatops_core.state import Action
 from chatops_core.store import Applied, IncidentStore
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatops_core.settings import load_settings
 from chatops_core.simulate import sign_slack, slash_command_body
 from chatops_core.stack import free_port, gunicorn_argv, worker_argv
-from chatops_core.settings import load_settings
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
 

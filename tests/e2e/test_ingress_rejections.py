@@ -116,8 +116,13 @@ def test_rejections_enqueue_nothing(ingress: tuple[Stack, redis.Redis], case: st
 def test_url_verification_and_ssl_check_are_answered_in_place(ingress: tuple[Stack, redis.Redis]) -> None:
     stack, client = ingress
     client.delete(QUEUE)
-    raw = json.dumps({"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
-                      "type": "url_verification"}).encode()
+    raw = json.dumps(
+        {
+            "token": "t",
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+            "type": "url_verification",
+        }
+    ).encode()
     headers = signed(raw)
     headers["Content-Type"] = "application/json"
     status, answer, _ = stack.post("/webhooks/slack", raw, headers)

@@ -130,7 +130,9 @@ def test_list_with_filters(stack: Stack, slack: FakeSlack) -> None:
     sev1 = run(stack, slack, "list SEV-1")
     assert f"INC-{critical}" in sev1["text"]
     # SEV-1 routes to #critical-incidents.
-    slack.wait_for(lambda: [t for t in posts_in(slack, "critical-incidents") if f"INC-{critical}" in t], timeout=20)
+    slack.wait_for(
+        lambda: [t for t in posts_in(slack, "critical-incidents") if f"INC-{critical}" in t], timeout=20
+    )
 
 
 def test_escalation_routes_to_the_new_severity(stack: Stack, slack: FakeSlack) -> None:
@@ -167,7 +169,11 @@ def test_wrong_input_is_answered_and_changes_nothing(
     inc = f"INC-{number}"
 
     def about_inc() -> list[Any]:
-        return [c for c in slack.calls("chat.postMessage") if f"{inc}:" in str(c.params) or f"{inc} " in str(c.params)]
+        return [
+            c
+            for c in slack.calls("chat.postMessage")
+            if f"{inc}:" in str(c.params) or f"{inc} " in str(c.params)
+        ]
 
     # The declare is announced in #incidents and in the incident's own channel.
     slack.wait_for(lambda: len(about_inc()) >= 2 or None, timeout=20)

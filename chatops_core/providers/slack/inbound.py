@@ -40,6 +40,15 @@ def _media_type(request: WebhookRequest) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
+def _unescape(text: str) -> str:
+    """Undo Slack's escaping of ``&``, ``<`` and ``>`` in message text, leaving ``<@U123>``
+    style references as Slack wrote them.
+
+    https://docs.slack.dev/messaging/formatting-message-text/#escaping
+    """
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _text(body: bytes) -> str:
     try:
         return body.decode("utf-8")
@@ -112,7 +121,7 @@ def _slash_command(fields: dict[str, str], request: WebhookRequest, instance: st
         instance=instance,
         platform=PLATFORM,
         command=command,
-        text=fields.get("text", "").strip(),
+        text=_unescape(fields.get("text", "")).strip(),
         user=Actor(user_id=user_id, user_name=fields.get("user_name") or None),
         channel_id=fields.get("channel_id") or None,
         channel_name=fields.get("channel_name") or None,

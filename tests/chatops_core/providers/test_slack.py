@@ -937,3 +937,12 @@ def test_fake_wait_for_sees_posts_from_another_thread(provider: SlackProvider, f
     assert posted[0]["text"] == "later"
     with pytest.raises(TimeoutError, match="calls so far"):
         fake.wait_for(lambda: fake.responses("never"), timeout=0.05)
+
+
+def test_parse_undoes_slack_escaping_of_command_text(offline: SlackProvider) -> None:
+    # Slack sends &, < and > in typed text as &amp;, &lt; and &gt;.
+    fields = dict(parse_qsl(fixture("slash_command.txt").decode(), keep_blank_values=True))
+    fields["text"] = "declare sev2 Orders &amp; payments &lt;EU&gt; down"
+    inbound = offline.parse(signed_request(urlencode(fields).encode()))
+    assert inbound.command is not None
+    assert inbound.command.text == "declare sev2 Orders & payments <EU> down"

@@ -1,0 +1,138 @@
+"""Settings: file + environment, ${VAR} references, clear start-up errors, secrets hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatops_core.errors import ConfigError
+from chatops_core.models import Severity
+from chatops_core.settings import load_settings
+
+FULL = """
+[chatops]
+public_url = "https://chatops.example.com"
+incident_url = "https://incidents.example.com/incidents/{id}"
+api_token = "${CHATOPS_API_TOKEN}"
+
+[providers.slack]
+type = "slack"
+bot_token = "${SLACK_BOT_TOKEN}"
+signing_secret = "${SLACK_SIGNING_SECRET}"
+api_url = "http://127.0.0.1:9999/api"
+bot_name = "incident-bot"
+default_channel = "#incidents"
+enable_notifications = true
+create_incident_channels = true
+[providers.slack.notification_channels]
+"SEV-1" = "#critical-incidents"
+"SEV-2" = "#major-incidents"
+"SEV-3" = "#incidents"
+"""
+
+ENV = {
+    "CHATOPS_API_TOKEN": "api-secret-token",
+    "SLACK_BOT_TOKEN": "xoxb-secret-bot-token",
+    "SLACK_SIGNING_SECRET": "signing-secret-value",
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "chatops.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_contract_example_loads(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, FULL), ENV)
+    slack = settings.providers["slack"]
+    assert slack.bot_token.get_secret_value() == "xoxb-secret-bot-token"
+    assert slack.api_url == "http://127.0.0.1:9999/api/"
+    assert slack.notification_channels[Severity.SEV2] == "#major-incidents"
+    assert settings.webhook_url("slack") == "https://chatops.example.com/webhooks/slack"
+    assert settings.incident_link("INC-7") == "https://incidents.example.com/incidents/INC-7"
+    assert settings.api_token is not None and settings.api_token.get_secret_value() == "api-secret-token"
+
+
+def test_secrets_never_show_in_repr(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, FULL), ENV)
+    shown = repr(settings) + str(settings) + repr(settings.providers)
+    for secret in ENV.values():
+        assert secret not in shown
+
+
+def test_environment_wins_over_the_file(tmp_path: Path) -> None:
+    text = FULL.replace("[chatops]\n", '[chatops]\nport = 9000\nlog_level = "DEBUG"\n')
+    settings = load_settings(write(tmp_path, text), {**ENV, "CHATOPS_PORT": "9100"})
+    assert settings.port == 9100
+    assert settings.log_level == "DEBUG"
+
+
+def test_a_missing_reference_names_the_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in ENV.items() if k != "SLACK_SIGNING_SECRET"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, FULL), env)
+    assert "SLACK_SIGNING_SECRET" in str(info.value)
+    assert "providers.slack.signing_secret" in str(info.value)
+
+
+def test_the_environment_alone_configures_one_slack_instance() -> None:
+    settings = load_settings(
+        None,
+        {
+            "CHATOPS_SLACK_BOT_TOKEN": "xoxb-1",
+            "CHATOPS_SLACK_SIGNING_SECRET": "s",
+            "CHATOPS_SLACK_API_URL": "http://127.0.0.1:1/api/",
+        },
+    )
+    assert list(settings.providers) == ["slack"]
+    assert settings.providers["slack"].api_url == "http://127.0.0.1:1/api/"
+
+
+def test_half_a_slack_instance_from_the_environment_is_an_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"CHATOPS_SLACK_BOT_TOKEN": "xoxb-1"})
+    assert "CHATOPS_SLACK_SIGNING_SECRET" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[chatops\n", "not valid TOML"),
+        ('[chatops]\nport = "eighty"\n', "port"),
+        ("[chatops]\nport = 70000\n", "port"),
+        ("[chatops]\nno_such_key = 1\n", "no_such_key"),
+        ('[slack]\nbot_token = "x"\n', "unknown table"),
+        ('[providers.slack]\ntype = "slack"\nbot_token = "x"\n', "signing_secret"),
+        ('[providers.irc]\ntype = "irc"\n', "supported types: slack"),
+        ('[providers."Bad Name"]\ntype = "slack"\nbot_token = "x"\nsigning_secret = "y"\n', "instance name"),
+        (
+            '[providers.slack]\ntype = "slack"\nbot_token = "x"\nsigning_secret = "y"\n'
+            '[providers.slack.notification_channels]\n"SEV-9" = "#x"\n',
+            "notification_channels",
+        ),
+    ],
+)
+def test_invalid_configuration_says_what_to_fix(tmp_path: Path, text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text), {})
+    assert fragment in str(info.value)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "nope.toml", {})
+    assert "nope.toml" in str(info.value)
+
+
+def test_config_file_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "[chatops]\nport = 8181\n")
+    assert load_settings(None, {"CHATOPS_CONFIG": str(path)}).port == 8181
+
+
+def test_database_url_defaults_to_sqlite_under_the_data_dir(tmp_path: Path) -> None:
+    settings = load_settings(None, {"CHATOPS_DATA_DIR": str(tmp_path)})
+    assert settings.effective_database_url() == f"sqlite:///{tmp_path / 'chatops.db'}"
+    with pytest.raises(ConfigError):
+        settings.effective_broker_url()
