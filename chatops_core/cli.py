@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from chatops_core.errors import ConfigError
+from chatops_core.errors import ChatOpsError, ConfigError
 
 
 def _settings(args: argparse.Namespace):  # noqa: ANN202 - returns Settings
@@ -85,9 +85,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     print("configuration: ok")
     if not providers:
         print("providers: none configured")
+    failed = 0
     for name, provider in providers.items():
-        print(f"provider {name} ({provider.type}): configured, webhook {settings.webhook_url(name)}")
-    return 0
+        try:
+            state = f"ok ({provider.health()})"
+        except ChatOpsError as exc:
+            failed += 1
+            state = f"FAILED: {exc.code}: {exc.message}"
+        print(f"provider {name} ({provider.type}): {state}; webhook URL {settings.webhook_url(name)}")
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

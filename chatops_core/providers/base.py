@@ -109,6 +109,10 @@ class Provider(ABC):
 
     # -- worker side -----------------------------------------------------------------
     @abstractmethod
+    def health(self) -> str:
+        """Check the credentials against the platform; a short description, or raise."""
+
+    @abstractmethod
     def reply(self, command: InboundCommand, reply: Reply) -> None:
         """Answer the person who ran ``command``."""
 

@@ -75,6 +75,9 @@ class SlackProvider(Provider):
         return parse_request(request, self.name)
 
     # -- worker side ---------------------------------------------------------------------
+    def health(self) -> str:
+        return self._api.auth_test()
+
     def reply(self, command: InboundCommand, reply: Reply) -> None:
         """Answer through the command's ``response_url`` (ephemeral unless asked otherwise).
 

@@ -83,6 +83,12 @@ class SlackApi:
             retry_handlers=retry_handlers(retry_interval),
         )
 
+    def auth_test(self) -> str:
+        """``auth.test`` (https://docs.slack.dev/reference/methods/auth.test): who the token is."""
+        with translated("auth.test"):
+            response = self._web.auth_test()
+        return f"team {response.get('team', '?')}, bot user {response.get('user_id', '?')}"
+
     # -- messages ----------------------------------------------------------------------
     def post_message(self, channel: str, text: str, blocks: Sequence[dict[str, Any]]) -> MessageRef:
         """``chat.postMessage`` (https://docs.slack.dev/reference/methods/chat.postMessage)."""
