@@ -64,7 +64,12 @@ def test_run_then_simulate_then_stop(tmp_path: Path) -> None:
         assert "INC-1 declared by simulator: Database timeouts (SEV-2)" in sim.stdout
 
         status = subprocess.run(
-            [*CLI, "simulate", "status INC-1"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+            [*CLI, "simulate", "status INC-1"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert "INC-1 [SEV-2] open: Database timeouts" in status.stdout, status.stderr
         # The playground printed what the bot posted in the incident's own channel.
