@@ -354,22 +354,7 @@ class IncidentStore:
             session.add(row)
             session.flush()
             effects = Effects(EntryKind.DECLARED, f"Declared by {actor}: {title}", "incident.created")
-            session.add(
-                TimelineEntryRow(
-                    incident_number=number,
-                    at=at,
-                    kind=effects.entry_kind,
-                    actor=actor,
-                    platform=platform,
-                    channel=channel,
-                    text=effects.entry_text,
-                )
-            )
-            applied = Applied(incident=incident, effects=effects, replayed=False)
-            if record is not None:
-                record.incident_number = number
-                record.outcome = _snapshot(applied)
-            return applied
+            return _record_change(session, incident, effects, actor, platform, channel, at, record)
 
     def apply(
         self,
@@ -405,22 +390,7 @@ class IncidentStore:
                 row.to_model(), action, actor=actor, at=at, note=note, severity=severity, commander=commander
             )
             row.update_from(incident)
-            session.add(
-                TimelineEntryRow(
-                    incident_number=number,
-                    at=at,
-                    kind=effects.entry_kind,
-                    actor=actor,
-                    platform=platform,
-                    channel=channel,
-                    text=effects.entry_text,
-                )
-            )
-            applied = Applied(incident=incident, effects=effects, replayed=False)
-            if record is not None:
-                record.incident_number = number
-                record.outcome = _snapshot(applied)
-            return applied
+            return _record_change(session, incident, effects, actor, platform, channel, at, record)
 
     def get(self, number: int) -> Incident:
         """The incident ``number``; :class:`IncidentNotFound` when there is none."""
@@ -573,3 +543,32 @@ class IncidentStore:
                 .order_by(IncidentMessageRow.id)
             ).all()
             return [(r.instance, r.channel_id, r.message_id, r.version) for r in rows]
+
+
+def _record_change(
+    session: Session,
+    incident: Incident,
+    effects: Effects,
+    actor: str,
+    platform: str | None,
+    channel: str | None,
+    at: datetime,
+    record: ProcessedCommandRow | None,
+) -> Applied:
+    """Write the timeline entry of a change and, for a keyed command, its outcome."""
+    session.add(
+        TimelineEntryRow(
+            incident_number=incident.number,
+            at=at,
+            kind=effects.entry_kind,
+            actor=actor,
+            platform=platform,
+            channel=channel,
+            text=effects.entry_text,
+        )
+    )
+    applied = Applied(incident=incident, effects=effects, replayed=False)
+    if record is not None:
+        record.incident_number = incident.number
+        record.outcome = _snapshot(applied)
+    return applied
