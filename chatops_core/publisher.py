@@ -16,6 +16,7 @@ Brokers other than Redis (e.g. RabbitMQ) are served through kombu's ``Producer``
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import socket
@@ -113,6 +114,44 @@ def _redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30)
 
 
+class _RedisLine:
+    """One Redis connection per thread, held for the process's life.
+
+    Taking a connection from redis-py's pool and giving it back costs more CPU than the
+    command itself; the ingress publishes on every request, so each thread keeps its own.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._pool = client.connection_pool
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        held = getattr(self._local, "held", None)
+        if held is None or held[0] != os.getpid():
+            held = (os.getpid(), self._pool.make_connection())
+            self._local.held = held
+        return held[1]
+
+    def call(self, *args: Any) -> Any:
+        """Run one command; reconnect and try once more if the connection was lost."""
+        conn = self._connection()
+        for attempt in (1, 2):
+            try:
+                conn.send_command(*args)
+                return conn.read_response()
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held[1].disconnect()
+            self._local.held = None
+
+
 class TaskPublisher:
     """Publishes task messages to the broker; safe to share between threads."""
 
@@ -121,12 +160,13 @@ class TaskPublisher:
         self.dedupe_ttl = dedupe_ttl
         self.origin = f"{os.getpid()}@{socket.gethostname()}"
         self._redis: redis.Redis | None = None
-        self._script: Any = None
+        self._line: _RedisLine | None = None
+        self._script_sha = hashlib.sha1(_DEDUPE_PUSH.encode()).hexdigest()
         self._kombu_lock = threading.Lock()
         self._kombu_conn: Any = None
         if is_redis_url(broker_url):
             self._redis = _redis_client(broker_url)
-            self._script = self._redis.register_script(_DEDUPE_PUSH)
+            self._line = _RedisLine(self._redis)
 
     def send(
         self,
@@ -147,18 +187,24 @@ class TaskPublisher:
             task_name, args, kwargs or {}, queue=queue, task_id=tid, origin=self.origin
         )
         try:
-            if self._redis is not None:
+            if self._line is not None:
                 envelope = _redis_envelope(body, headers, properties, queue, tid)
                 if dedupe_key is None:
-                    self._redis.lpush(queue, envelope)
+                    self._line.call("LPUSH", queue, envelope)
                     return tid
-                pushed = self._script(
-                    keys=[f"chatops:dedupe:{dedupe_key}", queue], args=[self.dedupe_ttl, envelope]
-                )
+                pushed = self._dedupe_push(f"chatops:dedupe:{dedupe_key}", queue, envelope)
                 return tid if pushed else None
             return self._send_kombu(body, headers, properties, queue, tid, dedupe_key)
         except (redis.RedisError, OSError) as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
+
+    def _dedupe_push(self, key: str, queue: str, envelope: str) -> int:
+        assert self._line is not None
+        args = (key, queue, self.dedupe_ttl, envelope)
+        try:
+            return int(self._line.call("EVALSHA", self._script_sha, 2, *args))
+        except redis.exceptions.NoScriptError:
+            return int(self._line.call("EVAL", _DEDUPE_PUSH, 2, *args))
 
     def _send_kombu(
         self,
@@ -205,6 +251,8 @@ class TaskPublisher:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 
     def close(self) -> None:
+        if self._line is not None:
+            self._line.close()
         if self._redis is not None:
             self._redis.close()
         if self._kombu_conn is not None:
