@@ -38,6 +38,7 @@ from sqlalchemy.pool import StaticPool
 from chatops_core.errors import ConfigError, ConnectionFailed, IncidentNotFound
 from chatops_core.models import EntryKind, Incident, Severity, Status, TimelineEntry, format_incident_id
 from chatops_core.state import Action, Effects, transition
+from chatops_core.store.delivery import DeliveryRecords
 from chatops_core.store.schema import (
     INCIDENT_COUNTER,
     CounterRow,
@@ -169,8 +170,11 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
-class IncidentStore:
+class IncidentStore(DeliveryRecords):
     """Incidents and everything recorded about them, in SQLite or PostgreSQL.
+
+    Deliveries, incident cards, dead letters and SLA breaches come from
+    :class:`~chatops_core.store.delivery.DeliveryRecords`.
 
     Thread-safe: one instance may be shared by the threads of a process. Each process
     (e.g. each forked worker) should build its own.

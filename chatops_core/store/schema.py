@@ -227,3 +227,71 @@ class IncidentMessageRow(Base):
     channel_id: Mapped[str] = mapped_column(String(255), nullable=False)
     message_id: Mapped[str] = mapped_column(String(255), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class DeliveryRow(Base):
+    """One attempt, however often retried, to post a notification in one channel.
+
+    ``key`` is the delivery's idempotency key; ``channel`` is the target as routed
+    (``#name`` or an id), ``channel_id``/``message_id`` what the platform answered.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_notification_id", "notification_id"),)
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    notification_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    instance: Mapped[str] = mapped_column(String(64), nullable=False)
+    channel: Mapped[str] = mapped_column(String(255), nullable=False)
+    channel_id: Mapped[str | None] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    incident_ref: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class IncidentCardRow(Base):
+    """The message that shows an incident in a channel (as routed), kept up to date in place."""
+
+    __tablename__ = "incident_cards"
+
+    instance: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(255), primary_key=True)
+    incident_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    message_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    version: Mapped[int | None] = mapped_column(Integer)
+
+
+class DeadLetterRow(Base):
+    """A task that gave up, with what is needed to run it again."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    task_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    args: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    notification_id: Mapped[str | None] = mapped_column(String(255))
+    target: Mapped[str | None] = mapped_column(Text)
+
+
+class SlaBreachRow(Base):
+    """An acknowledgement SLA breach already announced: one per unacknowledged period.
+
+    ``since`` is when the period started (the declaration or the latest reopen); the
+    primary key makes the announcement happen once even with several checkers.
+    """
+
+    __tablename__ = "sla_breaches"
+
+    incident_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    since: Mapped[datetime] = mapped_column(primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(nullable=False)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,8 +14,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import inspect
 
 from chatops_core.errors import (
     ConfigError,
@@ -33,7 +30,6 @@ from chatops_core.store import Applied, IncidentStore
 from chatops_core.store.repository import MIGRATIONS_DIR, normalize_database_url
 from chatops_core.store.schema import Base
 
-PG_ENV = "CHATOPS_TEST_DATABASE_URL"
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 # Upper bound for anything a test waits on (processes, threads, barriers).
 WAIT_SECONDS = 60.0
@@ -44,53 +40,7 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-# --- backends ---------------------------------------------------------------------------
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param(
-            "postgresql",
-            id="postgresql",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(
-                    not os.environ.get(PG_ENV), reason=f"set {PG_ENV} to run the store tests on PostgreSQL"
-                ),
-            ],
-        ),
-    ]
-)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a new SQLite file, or a schema of its own in the PostgreSQL database."""
-    if request.param == "sqlite":
-        # The parent directory does not exist yet: the store creates it.
-        yield f"sqlite:///{tmp_path / 'var' / 'chatops.db'}"
-        return
-    base = normalize_database_url(os.environ[PG_ENV])
-    schema = f"test_store_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        # Every connection of the store (also in child processes) sees only this schema.
-        url = base.update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[IncidentStore]:
-    s = IncidentStore(database_url)
-    s.upgrade()
-    try:
-        yield s
-    finally:
-        s.close()
+# --- backends: the `database_url` and `store` fixtures are in conftest.py -------------------
 
 
 def declare(store: IncidentStore, title: str = "DB down", **kwargs: Any) -> Applied:

@@ -1,0 +1,399 @@
+"""What the store records about getting notifications out: deliveries, cards, dead letters, SLA.
+
+:class:`DeliveryRecords` is a mixin of :class:`~chatops_core.store.IncidentStore`; its
+methods run in the store's transactions (``BEGIN IMMEDIATE`` on SQLite, row locks or
+``ON CONFLICT`` on PostgreSQL), so concurrent workers never lose an update.
+
+- A *delivery* is one notification to one channel, keyed by its idempotency key: how often
+  it was tried, the last error and whether it was posted or given up (dead).
+- A *card* is the message that shows an incident in a channel (as routed), updated in place;
+  its version never goes down, so a late update never overwrites a newer one.
+- A *dead letter* is a task that gave up, kept to be replayed (``chatops dlq``).
+- An *SLA breach* is claimed once per incident and unacknowledged period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from chatops_core.models import EntryKind, Incident, Severity, Status
+from chatops_core.store.schema import (
+    DeadLetterRow,
+    DeliveryRow,
+    IncidentCardRow,
+    IncidentRow,
+    SlaBreachRow,
+    TimelineEntryRow,
+)
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands."""
+
+    PENDING = "pending"
+    POSTED = "posted"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One notification to one channel (``channel`` as routed: ``#name`` or an id)."""
+
+    key: str
+    notification_id: str
+    instance: str
+    channel: str
+    channel_id: str | None
+    message_id: str | None
+    incident_ref: str
+    version: int | None
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Card:
+    """The message showing incident ``incident_ref`` in ``channel`` (as routed) on ``instance``."""
+
+    instance: str
+    channel: str
+    incident_ref: str
+    channel_id: str
+    message_id: str
+    version: int | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A task that gave up; ``target`` is ``instance/channel`` for a delivery."""
+
+    id: int
+    created_at: datetime
+    task_name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    reason: str
+    attempts: int
+    notification_id: str | None
+    target: str | None
+
+
+def _delivery(row: DeliveryRow) -> Delivery:
+    return Delivery(
+        key=row.key,
+        notification_id=row.notification_id,
+        instance=row.instance,
+        channel=row.channel,
+        channel_id=row.channel_id,
+        message_id=row.message_id,
+        incident_ref=row.incident_ref,
+        version=row.version,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _dead_letter(row: DeadLetterRow) -> DeadLetter:
+    return DeadLetter(
+        id=row.id,
+        created_at=row.created_at,
+        task_name=row.task_name,
+        args=list(row.args),
+        kwargs=dict(row.kwargs),
+        reason=row.reason,
+        attempts=row.attempts,
+        notification_id=row.notification_id,
+        target=row.target,
+    )
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at.isoformat()} given; pass a timezone-aware datetime")
+    return at.astimezone(UTC)
+
+
+class DeliveryRecords:
+    """Deliveries, cards, dead letters and SLA breaches: the part of the store workers deliver with."""
+
+    if TYPE_CHECKING:
+        # Provided by IncidentStore.
+        _insert: Callable[..., Any]
+
+        def _writing(self) -> AbstractContextManager[Session]: ...
+
+        def _reading(self) -> AbstractContextManager[Session]: ...
+
+    # --- deliveries -----------------------------------------------------------------
+
+    def begin_delivery(
+        self,
+        key: str,
+        *,
+        notification_id: str,
+        instance: str,
+        channel: str,
+        incident_ref: str,
+        version: int | None,
+    ) -> Delivery:
+        """Record an attempt of delivery ``key`` and return the delivery as it is now.
+
+        The first attempt inserts it (status pending, ``attempts`` 1); a later one only
+        counts the attempt (``attempts`` + 1) and leaves everything else as recorded.
+        """
+        now = datetime.now(UTC)
+        insert = self._insert(DeliveryRow).values(
+            key=key,
+            notification_id=notification_id,
+            instance=instance,
+            channel=channel,
+            incident_ref=incident_ref,
+            version=version,
+            status=DeliveryStatus.PENDING.value,
+            attempts=1,
+            created_at=now,
+            updated_at=now,
+        )
+        with self._writing() as session:
+            session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={"attempts": DeliveryRow.attempts + 1, "updated_at": now},
+                )
+            )
+            row = session.execute(select(DeliveryRow).where(DeliveryRow.key == key)).scalar_one()
+            return _delivery(row)
+
+    def delivery(self, key: str) -> Delivery | None:
+        """The delivery ``key``, if it was ever begun."""
+        with self._reading() as session:
+            row = session.get(DeliveryRow, key)
+            return None if row is None else _delivery(row)
+
+    def finish_delivery(self, key: str, *, channel_id: str, message_id: str) -> None:
+        """Mark delivery ``key`` posted, as message ``message_id`` in channel ``channel_id``.
+
+        Raises :class:`KeyError` when ``key`` was never begun.
+        """
+        self._update_delivery(
+            key, status=DeliveryStatus.POSTED.value, channel_id=channel_id, message_id=message_id
+        )
+
+    def fail_delivery(self, key: str, *, error: str, dead: bool) -> None:
+        """Record that an attempt of delivery ``key`` failed with ``error``; ``dead``: given up.
+
+        Raises :class:`KeyError` when ``key`` was never begun.
+        """
+        values: dict[str, Any] = {"last_error": error}
+        if dead:
+            values["status"] = DeliveryStatus.DEAD.value
+        self._update_delivery(key, **values)
+
+    def _update_delivery(self, key: str, **values: Any) -> None:
+        with self._writing() as session:
+            result = session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.key == key)
+                .values(updated_at=datetime.now(UTC), **values)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                raise KeyError(f"no delivery {key!r}; begin_delivery() records it first")
+
+    def deliveries_for(self, notification_id: str) -> list[Delivery]:
+        """The deliveries of one notification, oldest first."""
+        with self._reading() as session:
+            rows = session.execute(
+                select(DeliveryRow)
+                .where(DeliveryRow.notification_id == notification_id)
+                .order_by(DeliveryRow.created_at, DeliveryRow.key)
+            ).scalars()
+            return [_delivery(row) for row in rows]
+
+    # --- cards --------------------------------------------------------------------
+
+    def card(self, instance: str, channel: str, incident_ref: str) -> Card | None:
+        """The message showing ``incident_ref`` in ``channel`` (as routed) on ``instance``, if any."""
+        with self._reading() as session:
+            row = session.get(IncidentCardRow, (instance, channel, incident_ref))
+            if row is None:
+                return None
+            return Card(
+                instance=row.instance,
+                channel=row.channel,
+                incident_ref=row.incident_ref,
+                channel_id=row.channel_id,
+                message_id=row.message_id,
+                version=row.version,
+            )
+
+    def save_card(
+        self,
+        instance: str,
+        channel: str,
+        incident_ref: str,
+        *,
+        channel_id: str,
+        message_id: str,
+        version: int | None,
+    ) -> None:
+        """Insert or update the card of ``incident_ref`` in ``channel`` on ``instance``.
+
+        The stored version is never lowered (no version counts as the lowest): saving a
+        version below the stored one changes nothing.
+        """
+        insert = self._insert(IncidentCardRow).values(
+            instance=instance,
+            channel=channel,
+            incident_ref=incident_ref,
+            channel_id=channel_id,
+            message_id=message_id,
+            version=version,
+        )
+        with self._writing() as session:
+            session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["instance", "channel", "incident_ref"],
+                    set_={
+                        "channel_id": insert.excluded.channel_id,
+                        "message_id": insert.excluded.message_id,
+                        "version": insert.excluded.version,
+                    },
+                    # A NULL new version makes the comparison NULL, i.e. false: a stored
+                    # version is kept.
+                    where=or_(
+                        IncidentCardRow.version.is_(None),
+                        IncidentCardRow.version <= insert.excluded.version,
+                    ),
+                )
+            )
+
+    # --- dead letters -------------------------------------------------------------
+
+    def add_dead_letter(
+        self,
+        *,
+        task_name: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        reason: str,
+        attempts: int,
+        notification_id: str | None = None,
+        target: str | None = None,
+    ) -> int:
+        """Keep a task that gave up (JSON-able ``args``/``kwargs``); return its id."""
+        row = DeadLetterRow(
+            created_at=datetime.now(UTC),
+            task_name=task_name,
+            args=list(args),
+            kwargs=dict(kwargs),
+            reason=reason,
+            attempts=attempts,
+            notification_id=notification_id,
+            target=target,
+        )
+        with self._writing() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """At most ``limit`` dead letters, oldest first."""
+        with self._reading() as session:
+            rows = session.execute(
+                select(DeadLetterRow).order_by(DeadLetterRow.id).limit(max(0, limit))
+            ).scalars()
+            return [_dead_letter(row) for row in rows]
+
+    def dead_letter(self, id: int) -> DeadLetter | None:
+        """The dead letter ``id``, if it is still kept."""
+        with self._reading() as session:
+            row = session.get(DeadLetterRow, id)
+            return None if row is None else _dead_letter(row)
+
+    def drop_dead_letter(self, id: int) -> bool:
+        """Forget dead letter ``id``; False when there was none."""
+        with self._writing() as session:
+            result = session.execute(
+                delete(DeadLetterRow)
+                .where(DeadLetterRow.id == id)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    # --- SLA ----------------------------------------------------------------------
+
+    def claim_sla_breach(self, incident_number: int, since: datetime) -> bool:
+        """Claim the breach of incident ``incident_number`` unacknowledged since ``since``.
+
+        True exactly once per (incident, since), however many callers race for it; the
+        one that gets True announces the breach.
+        """
+        since = _aware(since)
+        insert = (
+            self._insert(SlaBreachRow)
+            .values(incident_number=incident_number, since=since, sent_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=["incident_number", "since"])
+            .returning(SlaBreachRow.incident_number)
+        )
+        with self._writing() as session:
+            return session.execute(insert).first() is not None
+
+    def release_sla_breach(self, incident_number: int, since: datetime) -> None:
+        """Undo a claim whose announcement could not be sent, so a later check claims it again."""
+        since = _aware(since)
+        with self._writing() as session:
+            session.execute(
+                delete(SlaBreachRow)
+                .where(SlaBreachRow.incident_number == incident_number, SlaBreachRow.since == since)
+                .execution_options(synchronize_session=False)
+            )
+
+    def unacknowledged(self, older_than: Mapping[Severity, datetime]) -> list[tuple[Incident, datetime]]:
+        """Open incidents unacknowledged since before the cutoff of their severity.
+
+        An incident is open since it was declared or, if it was reopened, since its latest
+        reopening; it is returned with that time when it is earlier than
+        ``older_than[severity]``. Severities not in ``older_than`` are never returned.
+        Oldest incident (lowest number) first.
+        """
+        if not older_than:
+            return []
+        reopened = (
+            select(
+                TimelineEntryRow.incident_number.label("number"),
+                func.max(TimelineEntryRow.at).label("at"),
+            )
+            .where(TimelineEntryRow.kind == EntryKind.REOPENED)
+            .group_by(TimelineEntryRow.incident_number)
+            .subquery()
+        )
+        since: ColumnElement[datetime] = func.coalesce(reopened.c.at, IncidentRow.created_at)
+        due = or_(
+            *(
+                and_(IncidentRow.severity == severity, since < _aware(cutoff))
+                for severity, cutoff in older_than.items()
+            )
+        )
+        query = (
+            select(IncidentRow, since.label("since"))
+            .outerjoin(reopened, reopened.c.number == IncidentRow.number)
+            .where(IncidentRow.status == Status.OPEN, due)
+            .order_by(IncidentRow.number)
+        )
+        with self._reading() as session:
+            return [(row.to_model(), _aware(at)) for row, at in session.execute(query)]

@@ -1,0 +1,64 @@
+"""Store fixtures: each store test runs on SQLite, and on PostgreSQL when CHATOPS_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from chatops_core.store import IncidentStore
+from chatops_core.store.repository import normalize_database_url
+
+PG_ENV = "CHATOPS_TEST_DATABASE_URL"
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param(
+            "postgresql",
+            id="postgresql",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(
+                    not os.environ.get(PG_ENV), reason=f"set {PG_ENV} to run the store tests on PostgreSQL"
+                ),
+            ],
+        ),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a new SQLite file, or a schema of its own in the PostgreSQL database."""
+    if request.param == "sqlite":
+        # The parent directory does not exist yet: the store creates it.
+        yield f"sqlite:///{tmp_path / 'var' / 'chatops.db'}"
+        return
+    base = normalize_database_url(os.environ[PG_ENV])
+    schema = f"test_store_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        # Every connection of the store (also in child processes) sees only this schema.
+        url = base.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[IncidentStore]:
+    """A store at the newest revision, on the backend ``database_url`` names."""
+    s = IncidentStore(database_url)
+    s.upgrade()
+    try:
+        yield s
+    finally:
+        s.close()

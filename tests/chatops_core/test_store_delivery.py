@@ -1,0 +1,301 @@
+"""Deliveries, cards, dead letters and SLA breaches in the store, on every backend of conftest.py."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect
+
+from chatops_core.models import Severity, Status
+from chatops_core.state import Action
+from chatops_core.store import IncidentStore
+from chatops_core.store.delivery import Card, DeliveryStatus
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+WAIT_SECONDS = 60.0
+NEW_TABLES = {"deliveries", "incident_cards", "dead_letters", "sla_breaches"}
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def declare(store: IncidentStore, severity: Severity = Severity.SEV3, minutes: float = 0, **kw: Any) -> int:
+    applied = store.declare(
+        title=kw.pop("title", "DB down"),
+        severity=severity,
+        actor="alice",
+        platform="slack",
+        instance="slack",
+        channel="C-general",
+        at=at(minutes),
+        **kw,
+    )
+    return applied.incident.number
+
+
+def act(store: IncidentStore, number: int, action: Action, minutes: float) -> None:
+    store.apply(number, action, actor="bob", platform="slack", channel="C-inc", at=at(minutes))
+
+
+def migrate(store: IncidentStore, revision: str, *, down: bool = False) -> None:
+    """Move the database to ``revision`` the way ``IncidentStore.upgrade`` runs Alembic."""
+    config = store._alembic_config()
+    with store._writer.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def tables(store: IncidentStore) -> set[str]:
+    with store._engine.connect() as connection:
+        return set(inspect(connection).get_table_names())
+
+
+# --- migration --------------------------------------------------------------------------
+
+
+def test_upgrade_from_0001_keeps_the_data(database_url: str) -> None:
+    store = IncidentStore(database_url)
+    try:
+        migrate(store, "0001")
+        assert store.current_revision() == "0001"
+        assert not NEW_TABLES & tables(store)
+        number = declare(store, Severity.SEV2, title="Before the upgrade")
+        act(store, number, Action.ACK, 3)
+        store.save_message(number, instance="slack", channel_id="C1", message_id="1.0", version=2)
+
+        store.upgrade()
+        assert store.current_revision() == store.head_revision() == "0002"
+        assert NEW_TABLES <= tables(store)
+        incident = store.get(number)
+        assert (incident.title, incident.status, incident.version) == (
+            "Before the upgrade",
+            Status.ACKNOWLEDGED,
+            2,
+        )
+        assert [e.kind.value for e in store.timeline(number)] == ["declared", "acknowledged"]
+        assert store.messages(number) == [("slack", "C1", "1.0", 2)]
+        assert declare(store) == number + 1
+        store.add_dead_letter(task_name="chatops.deliver", args=[], kwargs={}, reason="x", attempts=1)
+
+        # And back: the new tables go, the incidents stay.
+        migrate(store, "0001", down=True)
+        assert not NEW_TABLES & tables(store)
+        assert store.get(number).title == "Before the upgrade"
+        store.upgrade()
+        assert store.dead_letters() == []
+    finally:
+        store.close()
+
+
+# --- deliveries -------------------------------------------------------------------------
+
+
+def begin(store: IncidentStore, key: str, notification_id: str = "n-1", **kw: Any) -> Any:
+    values: dict[str, Any] = {
+        "notification_id": notification_id,
+        "instance": "slack",
+        "channel": "#incidents",
+        "incident_ref": "INC-7",
+        "version": 3,
+    }
+    values.update(kw)
+    return store.begin_delivery(key, **values)
+
+
+def test_delivery_lifecycle(store: IncidentStore) -> None:
+    assert store.delivery("k1") is None
+
+    first = begin(store, "k1")
+    assert first.status == DeliveryStatus.PENDING == "pending"
+    assert (first.attempts, first.channel_id, first.message_id, first.last_error) == (1, None, None, None)
+    assert (first.instance, first.channel, first.incident_ref, first.version) == (
+        "slack",
+        "#incidents",
+        "INC-7",
+        3,
+    )
+    assert first.created_at.tzinfo is not None and first.created_at == first.updated_at
+
+    store.fail_delivery("k1", error="rate_limited", dead=False)
+    # A second attempt only counts: what was recorded the first time stays.
+    second = begin(store, "k1", notification_id="other", channel="#elsewhere", version=9)
+    assert (second.attempts, second.status, second.last_error) == (2, "pending", "rate_limited")
+    assert (second.notification_id, second.channel, second.version) == ("n-1", "#incidents", 3)
+    assert second.created_at == first.created_at and second.updated_at >= first.updated_at
+
+    store.finish_delivery("k1", channel_id="C123", message_id="1700000000.000100")
+    posted = store.delivery("k1")
+    assert posted is not None
+    assert (posted.status, posted.channel_id, posted.message_id) == ("posted", "C123", "1700000000.000100")
+    assert posted.attempts == 2
+
+    begin(store, "k2")
+    store.fail_delivery("k2", error="channel_not_found", dead=True)
+    dead = store.delivery("k2")
+    assert dead is not None and (dead.status, dead.last_error) == ("dead", "channel_not_found")
+
+    begin(store, "k3", notification_id="n-2")
+    assert [d.key for d in store.deliveries_for("n-1")] == ["k1", "k2"]
+    assert [d.key for d in store.deliveries_for("n-2")] == ["k3"]
+    assert store.deliveries_for("n-none") == []
+
+    with pytest.raises(KeyError):
+        store.finish_delivery("nope", channel_id="C", message_id="m")
+    with pytest.raises(KeyError):
+        store.fail_delivery("nope", error="x", dead=True)
+
+
+def test_concurrent_attempts_are_all_counted(store: IncidentStore) -> None:
+    workers = 8
+    barrier = threading.Barrier(workers, timeout=WAIT_SECONDS)
+
+    def attempt(_: int) -> int:
+        barrier.wait()
+        return begin(store, "k").attempts
+
+    with ThreadPoolExecutor(workers) as pool:
+        seen = list(pool.map(attempt, range(workers), timeout=WAIT_SECONDS))
+    assert sorted(seen) == list(range(1, workers + 1))
+    delivery = store.delivery("k")
+    assert delivery is not None and delivery.attempts == workers
+
+
+# --- cards ------------------------------------------------------------------------------
+
+
+def test_save_card_never_lowers_the_version(store: IncidentStore) -> None:
+    assert store.card("slack", "#incidents", "INC-7") is None
+
+    store.save_card("slack", "#incidents", "INC-7", channel_id="C1", message_id="m1", version=None)
+    assert store.card("slack", "#incidents", "INC-7") == Card(
+        "slack", "#incidents", "INC-7", "C1", "m1", None
+    )
+
+    store.save_card("slack", "#incidents", "INC-7", channel_id="C1", message_id="m2", version=3)
+    card = store.card("slack", "#incidents", "INC-7")
+    assert card is not None and (card.message_id, card.version) == ("m2", 3)
+
+    # Older or unversioned updates change nothing.
+    store.save_card("slack", "#incidents", "INC-7", channel_id="C1", message_id="m-old", version=2)
+    store.save_card("slack", "#incidents", "INC-7", channel_id="C1", message_id="m-none", version=None)
+    card = store.card("slack", "#incidents", "INC-7")
+    assert card is not None and (card.message_id, card.version) == ("m2", 3)
+
+    # The same version or a newer one does.
+    store.save_card("slack", "#incidents", "INC-7", channel_id="C1", message_id="m3", version=3)
+    store.save_card("slack", "#incidents", "INC-7", channel_id="C9", message_id="m4", version=5)
+    assert store.card("slack", "#incidents", "INC-7") == Card("slack", "#incidents", "INC-7", "C9", "m4", 5)
+
+    # One card per (instance, channel as routed, incident).
+    store.save_card("slack", "C1", "INC-7", channel_id="C1", message_id="x", version=1)
+    store.save_card("other", "#incidents", "INC-7", channel_id="D1", message_id="y", version=1)
+    store.save_card("slack", "#incidents", "INC-8", channel_id="C1", message_id="z", version=1)
+    card = store.card("slack", "#incidents", "INC-7")
+    assert card is not None and card.message_id == "m4"
+    other = store.card("other", "#incidents", "INC-7")
+    assert other is not None and other.message_id == "y"
+
+
+# --- dead letters -----------------------------------------------------------------------
+
+
+def test_dead_letters(store: IncidentStore) -> None:
+    assert store.dead_letters() == []
+    args = ["slack", "#incidents", {"type": "incident.created", "nested": [1, None, "é"]}, "key-1"]
+    first = store.add_dead_letter(
+        task_name="chatops.deliver",
+        args=args,
+        kwargs={},
+        reason="channel_not_found: no such channel",
+        attempts=9,
+        notification_id="n-1",
+        target="slack/#incidents",
+    )
+    second = store.add_dead_letter(
+        task_name="chatops.command", args=[{"text": "ack"}], kwargs={"x": 1}, reason="boom", attempts=1
+    )
+    assert second > first
+
+    letters = store.dead_letters()
+    assert [d.id for d in letters] == [first, second]
+    assert [d.id for d in store.dead_letters(limit=1)] == [first]
+    one = store.dead_letter(first)
+    assert one is not None
+    assert (one.task_name, one.args, one.kwargs, one.attempts) == ("chatops.deliver", args, {}, 9)
+    assert (one.reason, one.notification_id, one.target) == (
+        "channel_not_found: no such channel",
+        "n-1",
+        "slack/#incidents",
+    )
+    assert one.created_at.tzinfo is not None
+    two = store.dead_letter(second)
+    assert two is not None and (two.kwargs, two.notification_id, two.target) == ({"x": 1}, None, None)
+
+    assert store.drop_dead_letter(first) is True
+    assert store.drop_dead_letter(first) is False
+    assert store.dead_letter(first) is None
+    assert [d.id for d in store.dead_letters()] == [second]
+    assert store.dead_letter(12345) is None
+
+
+# --- SLA --------------------------------------------------------------------------------
+
+
+def test_an_sla_breach_is_claimed_once_under_concurrency(store: IncidentStore) -> None:
+    workers = 8
+    barrier = threading.Barrier(workers, timeout=WAIT_SECONDS)
+
+    def claim(_: int) -> bool:
+        barrier.wait()
+        return store.claim_sla_breach(7, T0)
+
+    with ThreadPoolExecutor(workers) as pool:
+        claims = list(pool.map(claim, range(workers), timeout=WAIT_SECONDS))
+    assert claims.count(True) == 1
+
+    # The same instant in another time zone is the same period.
+    assert store.claim_sla_breach(7, T0.astimezone(timezone(timedelta(hours=2)))) is False
+    # Another period, or another incident, is another breach.
+    assert store.claim_sla_breach(7, at(30)) is True
+    assert store.claim_sla_breach(8, T0) is True
+    # A released claim (its announcement could not be sent) can be claimed again.
+    store.release_sla_breach(7, at(30))
+    assert store.claim_sla_breach(7, at(30)) is True
+    assert store.claim_sla_breach(7, at(30)) is False
+
+
+def test_unacknowledged(store: IncidentStore) -> None:
+    sev1 = declare(store, Severity.SEV1, minutes=0)
+    sev2 = declare(store, Severity.SEV2, minutes=0)
+    acked = declare(store, Severity.SEV1, minutes=0)
+    act(store, acked, Action.ACK, 1)
+    mitigated = declare(store, Severity.SEV1, minutes=0)
+    act(store, mitigated, Action.MITIGATE, 1)
+    resolved = declare(store, Severity.SEV1, minutes=0)
+    act(store, resolved, Action.RESOLVE, 1)
+    reopened = declare(store, Severity.SEV1, minutes=0)
+    act(store, reopened, Action.RESOLVE, 1)
+    act(store, reopened, Action.REOPEN, 20)
+    act(store, reopened, Action.RESOLVE, 21)
+    act(store, reopened, Action.REOPEN, 40)
+    sev4 = declare(store, Severity.SEV4, minutes=0)
+    late = declare(store, Severity.SEV1, minutes=50)
+
+    cutoffs = {Severity.SEV1: at(45), Severity.SEV2: at(0), Severity.SEV3: at(1000)}
+    found = store.unacknowledged(cutoffs)
+    # SEV-2 is open since exactly its cutoff, which is not earlier; SEV-4 has no cutoff.
+    assert [(i.number, since) for i, since in found] == [(sev1, T0), (reopened, at(40))]
+    assert all(since.tzinfo is not None for _, since in found)
+    assert found[1][0].status is Status.OPEN
+
+    later = store.unacknowledged({Severity.SEV1: at(60), Severity.SEV2: at(1), Severity.SEV4: at(1)})
+    assert [i.number for i, _ in later] == [sev1, sev2, reopened, sev4, late]
+    assert store.unacknowledged({}) == []
+    assert store.unacknowledged({Severity.SEV1: at(-1)}) == []
+    assert {acked, mitigated, resolved}.isdisjoint(i.number for i, _ in later)
