@@ -1,0 +1,324 @@
+"""The HTTP API under ``/api/v1``: notifications in, incidents out.
+
+``POST /api/v1/notifications`` validates a :class:`~chatops_core.notifications.Notification`
+and enqueues Celery task ``chatops.notify`` on the ``notifications`` queue; it never touches
+the incident database. ``GET /api/v1/incidents`` and ``/api/v1/incidents/<id>`` read the
+incident store and never write to it.
+
+Every call carries ``Authorization: Bearer <api_token>``. With no ``api_token`` configured the
+API is disabled: every call is 401. The token is compared in constant time and never logged
+or echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, request
+from pydantic import ValidationError
+
+from chatops_core.commands.grammar import ID_FORMS, SEVERITY_FORMS, parse_incident_ref, parse_severity
+from chatops_core.errors import ConfigError, ConnectionFailed, IncidentNotFound
+from chatops_core.models import Incident, Severity, TimelineEntry
+from chatops_core.notifications import NOTIFICATION_TYPES, Notification
+from chatops_core.publisher import BrokerUnavailable, TaskPublisher
+from chatops_core.settings import Settings
+from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK
+
+if TYPE_CHECKING:
+    # Imported where used: the database layer loads only when a read needs it.
+    from chatops_core.store import IncidentStore
+
+log = logging.getLogger("chatops.ingress.api")
+
+API_PREFIX = "/api/v1"
+LIST_DEFAULT_LIMIT = 50
+LIST_MAX_LIMIT = 200
+LIST_TIMELINE_ENTRIES = 20
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Printable ASCII (RFC 9110 field-value characters without obs-text), 1 to 255 of them.
+_IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{1,255}")
+_ECHO_MAX_LENGTH = 64  # how much of a bad value an error message quotes back
+
+
+def _json(http_status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=http_status, headers=headers, content_type="application/json")
+
+
+def _error(http_status: int, error: str, message: str, **extra: Any) -> Response:
+    return _json(http_status, {"error": error, "message": message, **extra})
+
+
+def _clip(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= _ECHO_MAX_LENGTH else text[: _ECHO_MAX_LENGTH - 1] + "…"
+
+
+# --- JSON of incidents ---------------------------------------------------------------------
+
+
+def iso_utc(at: datetime | None) -> str | None:
+    """``at`` as ISO 8601 in UTC with a ``Z`` suffix (None stays None)."""
+    if at is None:
+        return None
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def timeline_json(entry: TimelineEntry) -> dict[str, Any]:
+    """One timeline entry as the API shows it."""
+    return {
+        "at": iso_utc(entry.at),
+        "kind": entry.kind.value,
+        "actor": entry.actor,
+        "platform": entry.platform,
+        "channel": entry.channel,
+        "text": entry.text,
+    }
+
+
+def incident_json(
+    incident: Incident, timeline: list[TimelineEntry], url: str | None = None
+) -> dict[str, Any]:
+    """An incident and the given timeline entries (oldest first) as the API shows them."""
+    channel = None
+    if incident.channel_id:
+        channel = {"instance": incident.instance, "id": incident.channel_id, "name": incident.channel_name}
+    return {
+        "id": incident.id,
+        "number": incident.number,
+        "title": incident.title,
+        "severity": incident.severity.value,
+        "status": incident.status.value,
+        "commander": incident.commander,
+        "description": incident.description,
+        "resolution": incident.resolution,
+        "declared_by": incident.declared_by,
+        "platform": incident.platform,
+        "channel": channel,
+        "url": url,
+        "created_at": iso_utc(incident.created_at),
+        "updated_at": iso_utc(incident.updated_at),
+        "acknowledged_at": iso_utc(incident.acknowledged_at),
+        "mitigated_at": iso_utc(incident.mitigated_at),
+        "resolved_at": iso_utc(incident.resolved_at),
+        "closed_at": iso_utc(incident.closed_at),
+        "version": incident.version,
+        "timeline": [timeline_json(entry) for entry in timeline],
+    }
+
+
+# --- request checks ------------------------------------------------------------------------
+
+
+def _unauthorized(message: str) -> Response:
+    return _json(401, {"error": "unauthorized", "message": message}, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _check_token(settings: Settings) -> Response | None:
+    """None when the request carries the configured bearer token, else the 401 to answer."""
+    configured = settings.api_token.get_secret_value() if settings.api_token is not None else ""
+    if not configured:
+        return _unauthorized(
+            "the API is disabled: set `api_token` in the [chatops] table or CHATOPS_API_TOKEN to enable it"
+        )
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        return _unauthorized("send the API token as `Authorization: Bearer <token>`")
+    # Constant time, on bytes: compare_digest on str refuses non-ASCII.
+    if not hmac.compare_digest(presented.strip().encode("utf-8"), configured.encode("utf-8")):
+        return _unauthorized("the bearer token is not valid")
+    return None
+
+
+def _idempotency_key() -> tuple[str | None, Response | None]:
+    """The request's ``Idempotency-Key`` (None without one), or the 400 to answer."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None, None
+    if not _IDEMPOTENCY_KEY_RE.fullmatch(key):
+        return None, _error(
+            400,
+            "invalid_idempotency_key",
+            f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters",
+        )
+    return key, None
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"loc": ".".join(str(part) for part in err["loc"]) or "body", "msg": err["msg"]}
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def _invalid(message: str, details: list[dict[str, str]]) -> Response:
+    return _error(422, "invalid_notification", message, details=details)
+
+
+def _parse_notification(data: Any, settings: Settings) -> Notification | Response:
+    """The notification in ``data``, or the 422 that says what is wrong with it."""
+    if not isinstance(data, dict):
+        return _invalid(
+            "the body must be a JSON object", [{"loc": "body", "msg": "Input should be a JSON object"}]
+        )
+    try:
+        notification = Notification.model_validate(data)
+    except ValidationError as exc:
+        details = _validation_details(exc)
+        kind = data.get("type")
+        if "type" in data and (not isinstance(kind, str) or kind not in NOTIFICATION_TYPES):
+            message = (
+                f"unknown notification type {_clip(kind)!r}; allowed types: {', '.join(NOTIFICATION_TYPES)}"
+            )
+        else:
+            message = "invalid notification: " + "; ".join(f"{d['loc']}: {d['msg']}" for d in details)
+        return _invalid(message, details)
+    unknown = sorted(set(notification.channels or {}) - set(settings.providers))
+    if unknown:
+        configured = ", ".join(sorted(settings.providers)) or "none"
+        names = ", ".join(repr(_clip(name)) for name in unknown)
+        return _invalid(
+            f"channels names instance(s) not configured: {names}; configured instances: {configured}",
+            [{"loc": f"channels.{name}", "msg": "no provider instance of this name"} for name in unknown],
+        )
+    return notification
+
+
+def _list_params() -> tuple[bool, Severity | None, int] | Response:
+    """``(active_only, severity, limit)`` from the query string, or the 400 to answer."""
+    status = request.args.get("status", "open").strip().lower()
+    if status not in ("open", "all"):
+        return _error(400, "bad_request", f"status must be `open` or `all`, not {_clip(status)!r}")
+    severity = None
+    raw_severity = request.args.get("severity")
+    if raw_severity is not None:
+        severity = parse_severity(raw_severity)
+        if severity is None:
+            return _error(
+                400, "bad_request", f"{_clip(raw_severity)!r} is not a severity; write {SEVERITY_FORMS}"
+            )
+    raw_limit = request.args.get("limit", str(LIST_DEFAULT_LIMIT)).strip()
+    # Length first: int() of thousands of digits is slow, and refused past 4300 of them.
+    well_formed = len(raw_limit) <= 6 and raw_limit.isascii() and raw_limit.isdigit()
+    if not well_formed or not 1 <= int(raw_limit) <= LIST_MAX_LIMIT:
+        return _error(
+            400,
+            "bad_request",
+            f"limit must be a whole number from 1 to {LIST_MAX_LIMIT}, not {_clip(raw_limit)!r}",
+        )
+    return status == "open", severity, int(raw_limit)
+
+
+# --- the blueprint -------------------------------------------------------------------------
+
+
+def build_api(settings: Settings, publisher: TaskPublisher, store: Callable[[], IncidentStore]) -> Blueprint:
+    """The ``/api/v1`` blueprint.
+
+    ``store`` returns the incident store when a read needs it (built lazily by the caller,
+    so the notification path never opens the database).
+    """
+    api = Blueprint("api_v1", __name__, url_prefix=API_PREFIX)
+
+    @api.before_request
+    def authenticate() -> Response | None:
+        refusal = _check_token(settings)
+        if refusal is not None:
+            log.warning("api: refused %s %s: unauthorized", request.method, request.path)
+        return refusal
+
+    @api.post("/notifications")
+    def notify() -> Response:
+        key, refusal = _idempotency_key()
+        if refusal is not None:
+            return refusal
+        if request.mimetype != "application/json":
+            return _error(
+                415, "unsupported_media_type", "send the notification as Content-Type: application/json"
+            )
+        try:
+            data = json.loads(request.get_data(cache=False), parse_constant=_no_constants)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            return _error(400, "bad_json", "the body is not valid JSON")
+        parsed = _parse_notification(data, settings)
+        if isinstance(parsed, Response):
+            return parsed
+        notification_id = f"ntf_{uuid.uuid4()}"
+        args = [parsed.model_dump(mode="json"), notification_id]
+        try:
+            if key is None:
+                publisher.send(NOTIFY_TASK, args, queue=NOTIFICATIONS_QUEUE, task_id=notification_id)
+                return _json(202, {"id": notification_id})
+            first_id, enqueued = publisher.send_once(
+                NOTIFY_TASK,
+                args,
+                queue=NOTIFICATIONS_QUEUE,
+                idempotency_key=f"notify:{key}",
+                task_id=notification_id,
+                ttl=settings.dedupe_ttl_seconds,
+            )
+        except BrokerUnavailable:
+            log.exception("broker unavailable; notification %s not enqueued", parsed.type)
+            return _error(503, "broker_unavailable", "the broker does not answer; try again shortly")
+        return _json(202, {"id": first_id} if enqueued else {"id": first_id, "duplicate": True})
+
+    @api.get("/incidents")
+    def list_incidents() -> Response:
+        params = _list_params()
+        if isinstance(params, Response):
+            return params
+        active_only, severity, limit = params
+
+        def read(incidents: IncidentStore) -> dict[str, Any]:
+            found = incidents.list(active_only=active_only, severity=severity, limit=limit)
+            return {
+                "incidents": [
+                    incident_json(
+                        incident,
+                        incidents.timeline(incident.number, limit=LIST_TIMELINE_ENTRIES),
+                        settings.incident_link(incident.id),
+                    )
+                    for incident in found
+                ]
+            }
+
+        return _read(read)
+
+    @api.get("/incidents/<ref>")
+    def get_incident(ref: str) -> Response:
+        number = parse_incident_ref(ref)
+        if number is None:
+            return _error(400, "bad_request", f"{_clip(ref)!r} is not an incident id; write {ID_FORMS}")
+
+        def read(incidents: IncidentStore) -> dict[str, Any]:
+            incident = incidents.get(number)
+            return incident_json(incident, incidents.timeline(number), settings.incident_link(incident.id))
+
+        return _read(read)
+
+    def _read(reader: Callable[[IncidentStore], dict[str, Any]]) -> Response:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return _json(200, reader(store()))
+        except IncidentNotFound as exc:
+            return _error(404, "not_found", exc.message)
+        except (SQLAlchemyError, ConnectionFailed, ConfigError) as exc:
+            log.error("api: incident database unavailable: %s", type(exc).__name__)
+            return _error(
+                503, "database_unavailable", "the incident database does not answer; try again shortly"
+            )
+
+    return api
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
