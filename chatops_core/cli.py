@@ -6,8 +6,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from chatops_core.errors import ChatOpsError, ConfigError
+
+if TYPE_CHECKING:
+    from chatops_core.publisher import TaskPublisher
+    from chatops_core.store import IncidentStore
+    from chatops_core.store.delivery import DeadLetter
 
 
 def _settings(args: argparse.Namespace):  # noqa: ANN202 - returns Settings
@@ -77,6 +83,127 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+# Dead letters shown by `chatops dlq list`; the oldest first.
+DLQ_LIST_LIMIT = 1000
+
+
+def _dlq_queue(task_name: str) -> str | None:
+    """The queue that serves ``task_name``, None for a task no queue serves."""
+    from chatops_core.tasks import (
+        COMMAND_TASK,
+        DELIVER_TASK,
+        INTERACTIVE_QUEUE,
+        MAINTENANCE_QUEUE,
+        NOTIFICATIONS_QUEUE,
+        NOTIFY_TASK,
+        SLA_CHECK_TASK,
+    )
+
+    return {
+        COMMAND_TASK: INTERACTIVE_QUEUE,
+        NOTIFY_TASK: NOTIFICATIONS_QUEUE,
+        DELIVER_TASK: NOTIFICATIONS_QUEUE,
+        SLA_CHECK_TASK: MAINTENANCE_QUEUE,
+    }.get(task_name)
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """``chatops dlq list | replay [ID | --all] | drop ID``: the tasks that gave up."""
+    from chatops_core.store import IncidentStore
+
+    settings = _settings(args)
+    store = IncidentStore(settings.effective_database_url())
+    try:
+        if store.current_revision() != store.head_revision():
+            print("chatops: the database is not up to date; run `chatops db upgrade` first", file=sys.stderr)
+            return 1
+        if args.dlq_command == "list":
+            return _dlq_list(store)
+        if args.dlq_command == "drop":
+            if not store.drop_dead_letter(args.id):
+                return _no_dead_letter(args.id)
+            print(f"dropped dead letter {args.id}")
+            return 0
+        if args.all == (args.id is not None):
+            print("chatops: give one dead letter id, or --all", file=sys.stderr)
+            return 2
+        return _dlq_replay(store, settings.effective_broker_url(), args.id)
+    finally:
+        store.close()
+
+
+def _no_dead_letter(letter_id: int) -> int:
+    print(f"chatops: there is no dead letter {letter_id}; `chatops dlq list` shows them", file=sys.stderr)
+    return 1
+
+
+def _dlq_list(store: IncidentStore) -> int:
+    letters = store.dead_letters(limit=DLQ_LIST_LIMIT + 1)
+    if not letters:
+        print("no dead letters")
+    for d in letters[:DLQ_LIST_LIMIT]:
+        reason = " ".join(d.reason.split())
+        print(
+            f"{d.id}\t{d.created_at.isoformat(timespec='seconds')}\t{d.task_name}\t{d.target or '-'}"
+            f"\tattempts={d.attempts}\t{reason}"
+        )
+    if len(letters) > DLQ_LIST_LIMIT:
+        print(f"(the oldest {DLQ_LIST_LIMIT} shown; replay or drop them to see the rest)")
+    return 0
+
+
+def _dlq_replay(store: IncidentStore, broker_url: str, letter_id: int | None) -> int:
+    """Enqueue dead letter ``letter_id`` (None: all, oldest first) again, dropping each once enqueued."""
+    from chatops_core.publisher import TaskPublisher
+
+    single = None
+    if letter_id is not None:
+        single = store.dead_letter(letter_id)
+        if single is None:
+            return _no_dead_letter(letter_id)
+    publisher = TaskPublisher(broker_url)
+    try:
+        if single is not None:
+            return 0 if _replay_one(store, publisher, single) else 1
+        kept: set[int] = set()
+        replayed = 0
+        # Replayed letters leave the table and kept ones are skipped, so every round moves on.
+        while batch := [d for d in store.dead_letters(limit=100 + len(kept)) if d.id not in kept]:
+            for letter in batch:
+                if _replay_one(store, publisher, letter):
+                    replayed += 1
+                else:
+                    kept.add(letter.id)
+        if not replayed and not kept:
+            print("no dead letters")
+        return 1 if kept else 0
+    except ChatOpsError as exc:
+        print(f"chatops: replay stopped, the dead letter is kept: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        publisher.close()
+
+
+def _replay_one(store: IncidentStore, publisher: TaskPublisher, letter: DeadLetter) -> bool:
+    """Enqueue ``letter`` on its task's queue, then drop it; False (kept) for a task no queue serves.
+
+    Raises what :meth:`TaskPublisher.send` raises when the broker does not take it.
+    """
+    queue = _dlq_queue(letter.task_name)
+    if queue is None:
+        print(
+            f"chatops: dead letter {letter.id} is task {letter.task_name}, which no queue serves; "
+            f"kept (`chatops dlq drop {letter.id}` forgets it)",
+            file=sys.stderr,
+        )
+        return False
+    task_id = publisher.send(letter.task_name, letter.args, letter.kwargs, queue=queue)
+    # Dropped only once the broker took the task, so a failed replay loses nothing.
+    store.drop_dead_letter(letter.id)
+    print(f"replayed dead letter {letter.id}: {letter.task_name} on queue {queue} as task {task_id}")
+    return True
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from chatops_core.providers import build_providers
 
@@ -136,6 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("db_command", choices=["upgrade"])
 
     add("check", cmd_check, "validate the configuration")
+
+    p = add("dlq", cmd_dlq, "dead letters: tasks that gave up (list, replay, drop)")
+    dlq = p.add_subparsers(dest="dlq_command", required=True)
+
+    def add_dlq(name: str, help_text: str) -> argparse.ArgumentParser:
+        d = dlq.add_parser(name, help=help_text)
+        d.add_argument(
+            "--config", default=argparse.SUPPRESS, help="TOML configuration file (else CHATOPS_CONFIG)"
+        )
+        return d
+
+    add_dlq("list", "one line each: id, created at, task, target, attempts, reason")
+    d = add_dlq("replay", "enqueue the task again on its queue, then drop the dead letter")
+    d.add_argument("id", type=int, nargs="?", help="dead letter id (see `chatops dlq list`)")
+    d.add_argument("--all", action="store_true", help="replay every dead letter, oldest first")
+    d = add_dlq("drop", "forget a dead letter")
+    d.add_argument("id", type=int)
     return parser
 
 

@@ -159,16 +159,6 @@ NotificationType = Literal[
 ]
 
 
-class Announcement(BaseModel):
-    """A message about an incident posted into a channel."""
-
-    type: NotificationType
-    incident: Incident
-    actor: str | None = None
-    summary: str
-    incident_url: str | None = None
-
-
 class MessageRef(BaseModel):
     """Where a posted message lives, so it can be updated later."""
 

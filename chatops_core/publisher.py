@@ -8,7 +8,8 @@ Celery workers consume these messages like any other.
 
 When a de-duplication key is given, one Lua script sets the key (``SET NX EX``) and pushes
 the message atomically, so a platform's retry of the same event is enqueued once, still in
-one round trip.
+one round trip. :meth:`TaskPublisher.send_once` does the same for a client's
+``Idempotency-Key`` and also hands back the id of the task the key first enqueued.
 
 Brokers other than Redis (e.g. RabbitMQ) are served through kombu's ``Producer``.
 """
@@ -39,6 +40,18 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
 end
 return 0
 """
+
+# KEYS[1] idempotency key, KEYS[2] queue; ARGV[1] ttl seconds, ARGV[2] task id, ARGV[3] message.
+# Returns {1, task id} when this call pushed, else {0, the task id stored by the first call}.
+_IDEMPOTENT_PUSH = """
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', tonumber(ARGV[1])) then
+  redis.call('LPUSH', KEYS[2], ARGV[3])
+  return {1, ARGV[2]}
+end
+return {0, redis.call('GET', KEYS[1])}
+"""
+
+IDEMPOTENCY_PREFIX = "chatops:idem:"
 
 
 class BrokerUnavailable(ConnectionFailed):
@@ -162,6 +175,7 @@ class TaskPublisher:
         self._redis: redis.Redis | None = None
         self._line: _RedisLine | None = None
         self._script_sha = hashlib.sha1(_DEDUPE_PUSH.encode()).hexdigest()
+        self._idempotent_sha = hashlib.sha1(_IDEMPOTENT_PUSH.encode()).hexdigest()
         self._kombu_lock = threading.Lock()
         self._kombu_conn: Any = None
         if is_redis_url(broker_url):
@@ -198,13 +212,63 @@ class TaskPublisher:
         except (redis.RedisError, OSError) as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
 
-    def _dedupe_push(self, key: str, queue: str, envelope: str) -> int:
-        assert self._line is not None
-        args = (key, queue, self.dedupe_ttl, envelope)
+    def send_once(
+        self,
+        task_name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str,
+        idempotency_key: str,
+        task_id: str | None = None,
+        ttl: int | None = None,
+    ) -> tuple[str, bool]:
+        """Enqueue one task unless ``idempotency_key`` already enqueued one; return ``(id, enqueued)``.
+
+        The first call with a key enqueues the task under ``task_id`` (a new uuid4 when not
+        given) and returns ``(task_id, True)``. Later calls with the same key, for ``ttl``
+        seconds (default: the publisher's ``dedupe_ttl``), enqueue nothing and return
+        ``(id of the first task, False)``. Check and push are one atomic Lua script, one
+        round trip, so concurrent callers in any process agree on the one task. The key is
+        stored as ``chatops:idem:<idempotency_key>``: callers namespace it (``notify:<key>``).
+
+        On brokers other than Redis the key is not applied: the task is sent as by
+        :meth:`send` and ``(task_id, True)`` returned.
+
+        Raises :class:`BrokerUnavailable` when the broker does not answer.
+        """
+        tid = task_id or str(uuid.uuid4())
+        body, headers, properties = build_task_message(
+            task_name, args, kwargs or {}, queue=queue, task_id=tid, origin=self.origin
+        )
         try:
-            return int(self._line.call("EVALSHA", self._script_sha, 2, *args))
+            if self._line is None:
+                self._send_kombu(body, headers, properties, queue, tid, None)
+                return tid, True
+            envelope = _redis_envelope(body, headers, properties, queue, tid)
+            pushed, stored = self._eval(
+                _IDEMPOTENT_PUSH,
+                self._idempotent_sha,
+                (IDEMPOTENCY_PREFIX + idempotency_key, queue),
+                (ttl or self.dedupe_ttl, tid, envelope),
+            )
+        except (redis.RedisError, OSError) as exc:
+            raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
+        first_id = stored.decode() if isinstance(stored, bytes) else str(stored)
+        # ``first_id == tid`` with nothing pushed: our own first attempt pushed and its reply
+        # was lost, so the line's reconnect-and-retry ran the script a second time.
+        return first_id, bool(pushed) or first_id == tid
+
+    def _dedupe_push(self, key: str, queue: str, envelope: str) -> int:
+        return int(self._eval(_DEDUPE_PUSH, self._script_sha, (key, queue), (self.dedupe_ttl, envelope)))
+
+    def _eval(self, script: str, sha: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a Lua script by its SHA, loading it with ``EVAL`` when the server lacks it."""
+        assert self._line is not None
+        try:
+            return self._line.call("EVALSHA", sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
-            return int(self._line.call("EVAL", _DEDUPE_PUSH, 2, *args))
+            return self._line.call("EVAL", script, len(keys), *keys, *args)
 
     def _send_kombu(
         self,

@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -51,6 +51,24 @@ ProviderSettings = SlackSettings
 SUPPORTED_TYPES = ("slack",)
 
 
+def _default_ack_minutes() -> dict[Severity, float]:
+    return {Severity.SEV1: 5, Severity.SEV2: 15, Severity.SEV3: 60, Severity.SEV4: 240}
+
+
+class SlaSettings(BaseModel):
+    """Acknowledgement SLA: an open incident not acknowledged in time is announced as breached.
+
+    ``ack_minutes`` gives the minutes allowed per severity; a severity missing from it has
+    no SLA (a ``[sla.ack_minutes]`` table replaces the defaults as a whole).
+    ``check_interval_seconds`` is how often the periodic check runs.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ack_minutes: dict[Severity, Annotated[float, Field(gt=0)]] = Field(default_factory=_default_ack_minutes)
+    check_interval_seconds: float = Field(default=30, gt=0)
+
+
 class Settings(BaseSettings):
     """Process settings. Build it with :func:`load_settings`."""
 
@@ -68,7 +86,11 @@ class Settings(BaseSettings):
     root_command: str = "/im"
     max_body_bytes: int = 1024 * 1024
     dedupe_ttl_seconds: int = 3600
+    # How long a task taken by a worker that died stays invisible before another worker gets
+    # it (Redis broker). Longer than any task runs, and than any retry countdown.
+    visibility_timeout_seconds: int = Field(default=3600, ge=1)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
     # Shortcut: with no file, the environment alone configures one Slack instance "slack".
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -153,15 +175,17 @@ def _read_file(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
     raw = _expand(raw, environ, "")
-    unknown = set(raw) - {"chatops", "providers"}
+    unknown = set(raw) - {"chatops", "providers", "sla"}
     if unknown:
         raise ConfigError(
             f"configuration file {path}: unknown table(s) {', '.join(sorted(unknown))}; "
-            "expected [chatops] and [providers.<name>]"
+            "expected [chatops], [providers.<name>] and [sla]"
         )
     values: dict[str, Any] = dict(raw.get("chatops", {}))
     if "providers" in raw:
         values["providers"] = raw["providers"]
+    if "sla" in raw:
+        values["sla"] = raw["sla"]
     return values
 
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from types import FrameType
 
@@ -69,7 +70,7 @@ def worker_argv(queues: str = ",".join(QUEUES), concurrency: int = 2, log_level:
         "--without-mingle",
         "--without-heartbeat",
         "-n",
-        f"chatops-{os.getpid()}@%h",
+        f"chatops-{uuid.uuid4().hex[:8]}@%h",
     ]
 
 

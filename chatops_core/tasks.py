@@ -8,6 +8,7 @@ from __future__ import annotations
 COMMAND_TASK = "chatops.command"
 NOTIFY_TASK = "chatops.notify"
 DELIVER_TASK = "chatops.deliver"
+SLA_CHECK_TASK = "chatops.sla_check"
 
 INTERACTIVE_QUEUE = "interactive"
 NOTIFICATIONS_QUEUE = "notifications"

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import redis
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from chatops_core.delivery_metrics import DeliveryCollector, DeliveryCounter
 from chatops_core.errors import InvalidWebhook
 from chatops_core.models import dump
 from chatops_core.providers import Inbound, InboundKind, Provider, WebhookRequest, build_providers
-from chatops_core.publisher import BrokerUnavailable, TaskPublisher
+from chatops_core.publisher import BrokerUnavailable, TaskPublisher, is_redis_url
 from chatops_core.settings import Settings, load_settings
 from chatops_core.tasks import COMMAND_TASK, INTERACTIVE_QUEUE
+from ingress.api import build_api
 from ingress.metrics import IngressMetrics
+
+if TYPE_CHECKING:
+    from chatops_core.store import IncidentStore
 
 log = logging.getLogger("chatops.ingress")
 
@@ -35,8 +42,14 @@ def create_app(
     *,
     publisher: TaskPublisher | None = None,
     providers: dict[str, Provider] | None = None,
+    store: IncidentStore | None = None,
 ) -> Flask:
-    """Build the ingress application from one settings object."""
+    """Build the ingress application from one settings object.
+
+    ``publisher``, ``providers`` and ``store`` replace the ones built from ``settings``
+    (tests). Without ``store``, the incident store is built on first use (``/readyz`` and
+    the ``/api/v1/incidents`` reads) and shared by them; the webhook path never opens it.
+    """
     settings = settings or load_settings()
     app = Flask("chatops.ingress")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -45,8 +58,27 @@ def create_app(
         settings.effective_broker_url(), dedupe_ttl=settings.dedupe_ttl_seconds
     )
     metrics = IngressMetrics()
+    broker_url = settings.broker_url or ""
+    if is_redis_url(broker_url):
+        # Delivery outcomes are counted in Redis by every worker; the ingress shows the sum.
+        counts = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
+        metrics.registry.register(DeliveryCollector(DeliveryCounter(counts)))
     app.extensions["chatops"] = {"settings": settings, "publisher": publisher, "providers": providers}
-    database: dict[str, Any] = {}
+    database: dict[str, IncidentStore] = {} if store is None else {"store": store}
+    database_lock = threading.Lock()
+
+    def incident_store() -> IncidentStore:
+        held = database.get("store")
+        if held is None:
+            with database_lock:
+                held = database.get("store")
+                if held is None:
+                    from chatops_core.store import IncidentStore
+
+                    held = database["store"] = IncidentStore(settings.effective_database_url())
+        return held
+
+    app.register_blueprint(build_api(settings, publisher, incident_store))
 
     @app.post("/webhooks/<instance>")
     def webhook(instance: str) -> Response:
@@ -112,11 +144,7 @@ def create_app(
         except BrokerUnavailable:
             checks["broker"] = "unavailable"
         try:
-            if "store" not in database:
-                from chatops_core.store import IncidentStore
-
-                database["store"] = IncidentStore(settings.effective_database_url())
-            database["store"].ping()
+            incident_store().ping()
             checks["database"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             log.warning("database not ready: %s", type(exc).__name__)

@@ -13,7 +13,9 @@ from chatops_core.tasks import (
     MAINTENANCE_QUEUE,
     NOTIFICATIONS_QUEUE,
     NOTIFY_TASK,
+    SLA_CHECK_TASK,
 )
+from workers.maintenance import beat_schedule, register_maintenance
 from workers.runtime import Runtime
 
 
@@ -30,7 +32,13 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            # Look for tasks left by a dead worker every quarter of the timeout (kombu's default
+            # sweep is about every 100 s, whatever the timeout).
+            "unacked_restore_interval": max(1, min(60, settings.visibility_timeout_seconds // 4)),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         task_default_queue=INTERACTIVE_QUEUE,
         task_queues=[
@@ -42,6 +50,7 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
             COMMAND_TASK: {"queue": INTERACTIVE_QUEUE},
             NOTIFY_TASK: {"queue": NOTIFICATIONS_QUEUE},
             DELIVER_TASK: {"queue": NOTIFICATIONS_QUEUE},
+            SLA_CHECK_TASK: {"queue": MAINTENANCE_QUEUE},
         },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
@@ -49,5 +58,8 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
     )
     from workers.tasks import register_tasks
 
-    register_tasks(app, runtime or Runtime(settings))
+    app.conf.beat_schedule = beat_schedule(settings)
+    runtime = runtime or Runtime(settings)
+    register_tasks(app, runtime)
+    register_maintenance(app, runtime)
     return app

@@ -8,6 +8,7 @@ redelivered task only does what is still missing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
@@ -15,11 +16,13 @@ from pydantic import ValidationError
 
 from chatops_core.commands.grammar import parse_command
 from chatops_core.commands.service import CommandService, Outcome
-from chatops_core.errors import ChatOpsError, CommandError, Permanent, Retryable
-from chatops_core.models import Announcement, EntryKind, InboundCommand, Reply, dump, utcnow
+from chatops_core.errors import CommandError, Permanent, RateLimited, Retryable
+from chatops_core.models import EntryKind, InboundCommand, Reply, utcnow
+from chatops_core.notifications import IncidentSnapshot, Notification
 from chatops_core.providers import Operation, Provider
 from chatops_core.routing import route
-from chatops_core.tasks import COMMAND_TASK, DELIVER_TASK, NOTIFICATIONS_QUEUE
+from chatops_core.tasks import COMMAND_TASK, DELIVER_TASK, NOTIFICATIONS_QUEUE, NOTIFY_TASK
+from workers.delivery import Busy, SlotLater, deliver, delivery_key, fan_out, hold_off, log_event
 from workers.retry import countdown
 from workers.runtime import Runtime
 
@@ -31,15 +34,9 @@ MAX_RETRIES = 8
 def register_tasks(app: Celery, runtime: Runtime) -> None:
     """Register the service's tasks on ``app``."""
 
-    def retry_later(task: Task, exc: Retryable) -> None:
+    def retry_later(task: Task, exc: Retryable, *, on_give_up: Callable[[str], None]) -> None:
         if task.request.retries >= MAX_RETRIES:
-            log.error(
-                "giving up task=%s id=%s after %d attempts: %s",
-                task.name,
-                task.request.id,
-                task.request.retries + 1,
-                exc.code,
-            )
+            on_give_up(f"gave up after {task.request.retries + 1} attempts: {exc.code}: {exc.message}")
             return
         delay = countdown(exc, task.request.retries)
         log.warning(
@@ -52,32 +49,132 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
         )
         raise task.retry(exc=exc, countdown=delay, max_retries=MAX_RETRIES)
 
+    def dead_letter(task: Task, reason: str, **extra: Any) -> None:
+        letter = runtime.store.add_dead_letter(
+            task_name=task.name,
+            args=list(task.request.args or []),
+            kwargs=dict(task.request.kwargs or {}),
+            reason=reason,
+            attempts=task.request.retries + 1,
+            **extra,
+        )
+        log.error("dead letter %s: task=%s %s", letter, task.name, reason)
+
     @app.task(name=COMMAND_TASK, bind=True)
     def command(self: Task, payload: dict[str, Any]) -> None:
         try:
             inbound = InboundCommand.model_validate(payload)
         except ValidationError as exc:
-            log.error("dropping malformed command payload: %d validation error(s)", exc.error_count())
+            dead_letter(self, f"invalid command payload: {_errors(exc)}")
             return
         try:
             provider = runtime.provider(inbound.instance)
             run_command(runtime, provider, inbound, enqueue=app.send_task)
         except Retryable as exc:
-            retry_later(self, exc)
+            retry_later(self, exc, on_give_up=lambda why: dead_letter(self, why))
         except Permanent as exc:
-            log.error("command %s failed permanently: %s %s", inbound.key, exc.code, exc.message)
+            dead_letter(self, f"{exc.code}: {exc.message}")
+
+    @app.task(name=NOTIFY_TASK, bind=True)
+    def notify(self: Task, payload: Any, notification_id: str | None = None) -> None:
+        nid = notification_id or str(self.request.id)
+        try:
+            notification = Notification.model_validate(payload)
+        except ValidationError as exc:
+            dead_letter(self, f"invalid notification: {_errors(exc)}", notification_id=nid)
+            return
+        fan_out(runtime, notification, nid, app.send_task)
 
     @app.task(name=DELIVER_TASK, bind=True)
-    def deliver(self: Task, instance: str, channel: str, announcement: dict[str, Any], key: str) -> None:
+    def deliver_task(
+        self: Task,
+        payload: Any,
+        notification_id: str,
+        instance: str,
+        channel: str,
+        slot_taken: bool = False,
+    ) -> None:
+        target = f"{instance}/{channel}"
+        attempt = self.request.retries + 1
         try:
-            ann = Announcement.model_validate(announcement)
-            deliver_announcement(runtime, instance, channel, ann, key)
+            notification = Notification.model_validate(payload)
         except ValidationError as exc:
-            log.error("dropping malformed announcement: %d validation error(s)", exc.error_count())
+            dead_letter(
+                self, f"invalid notification: {_errors(exc)}", notification_id=notification_id, target=target
+            )
+            return
+
+        def give_up(reason: str) -> None:
+            runtime.store.fail_delivery(
+                delivery_key(notification_id, instance, channel), error=reason, dead=True
+            )
+            dead_letter(self, reason, notification_id=notification_id, target=target)
+            runtime.count(instance, "dead_lettered")
+            log_event(
+                "dead_lettered",
+                notification_id=notification_id,
+                target=target,
+                attempt=attempt,
+                reason=reason,
+            )
+
+        def again(countdown_s: float, outcome: str, *, slot: bool) -> None:
+            args = [payload, notification_id, instance, channel, slot]
+            if outcome == "paced":
+                # Waiting for our own send slot is not a failure: it uses up no retry.
+                log.debug("paced %s %s in %.2fs", notification_id, target, countdown_s)
+                app.send_task(
+                    DELIVER_TASK,
+                    args=args,
+                    countdown=countdown_s,
+                    queue=NOTIFICATIONS_QUEUE,
+                    retries=self.request.retries,
+                    argsrepr="",
+                    kwargsrepr="",
+                )
+                return
+            runtime.count(instance, outcome)
+            log_event(
+                outcome,
+                notification_id=notification_id,
+                target=target,
+                attempt=attempt,
+                countdown=countdown_s,
+            )
+            raise self.retry(args=args, countdown=countdown_s, max_retries=MAX_RETRIES)
+
+        try:
+            result = deliver(runtime, notification, notification_id, instance, channel, slot_taken=slot_taken)
+        except SlotLater as later:
+            again(later.countdown, "paced", slot=True)
+            return
+        except Busy:
+            again(2.0, "retried", slot=False)
+            return
+        except RateLimited as exc:
+            hold_off(runtime, instance, channel, exc)
+            if self.request.retries >= MAX_RETRIES:
+                give_up(f"gave up after {attempt} attempts: {exc.code}")
+                return
+            again(exc.retry_after, "rate_limited", slot=False)
+            return
         except Retryable as exc:
-            retry_later(self, exc)
+            if self.request.retries >= MAX_RETRIES:
+                give_up(f"gave up after {attempt} attempts: {exc.code}: {exc.message}")
+                return
+            again(countdown(exc, self.request.retries), "retried", slot=False)
+            return
         except Permanent as exc:
-            log.error("delivery %s to %s/%s failed permanently: %s", key, instance, channel, exc.code)
+            give_up(f"{exc.code}: {exc.message}")
+            return
+        runtime.count(instance, result.outcome)
+        log_event(result.outcome, notification_id=notification_id, target=target, attempt=attempt)
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}" for err in exc.errors()[:5]
+    )
 
 
 def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *, enqueue: Any) -> None:
@@ -112,11 +209,19 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
         store.mark_step(key, "membership")
 
     if "reply" not in done:
-        provider.reply(inbound, outcome.reply)
+        reply = outcome.reply
+        if (
+            outcome.notification
+            and outcome.incident
+            and _typed_where_announced(runtime, inbound, outcome.incident)
+        ):
+            # The incident's card in this channel shows the change: confirm to the caller only.
+            reply = reply.model_copy(update={"ephemeral": True})
+        provider.reply(inbound, reply)
         store.mark_step(key, "reply")
 
     if outcome.notification and outcome.incident and "announce" not in done:
-        _enqueue_announcements(runtime, inbound, outcome, enqueue)
+        _enqueue_notification(runtime, inbound, outcome, enqueue)
         store.mark_step(key, "announce")
     store.mark_step(key, "done")
 
@@ -168,53 +273,31 @@ def _membership(runtime: Runtime, provider: Provider, inbound: InboundCommand, o
     )
 
 
-def _enqueue_announcements(runtime: Runtime, inbound: InboundCommand, outcome: Outcome, enqueue: Any) -> None:
+def _typed_where_announced(runtime: Runtime, inbound: InboundCommand, incident: Any) -> bool:
+    here = {inbound.channel_id, f"#{inbound.channel_name}" if inbound.channel_name else None} - {None}
+    return any(
+        t.instance == inbound.instance and t.channel in here
+        for t in route(incident, runtime.settings.providers)
+    )
+
+
+def _enqueue_notification(runtime: Runtime, inbound: InboundCommand, outcome: Outcome, enqueue: Any) -> None:
     incident = outcome.incident
     assert incident is not None and outcome.notification is not None
-    announcement = Announcement(
+    notification = Notification(
         type=outcome.notification,
-        incident=incident,
+        incident=IncidentSnapshot.of(incident, url=runtime.settings.incident_link(incident.id)),
         actor=inbound.user.display,
         summary=outcome.summary or outcome.reply.text,
-        incident_url=runtime.settings.incident_link(incident.id),
     )
-    # The answer to the command already shows the change in the channel it was typed in.
-    origin = {inbound.channel_id, f"#{inbound.channel_name}" if inbound.channel_name else None}
-    for target in route(incident, runtime.settings.providers):
-        if target.instance == inbound.instance and target.channel in origin and not outcome.reply.ephemeral:
-            continue
-        enqueue(
-            DELIVER_TASK,
-            args=[
-                target.instance,
-                target.channel,
-                dump(announcement),
-                f"{inbound.key}:{target.instance}:{target.channel}",
-            ],
-            queue=NOTIFICATIONS_QUEUE,
-            argsrepr="",
-            kwargsrepr="",
-        )
-
-
-def deliver_announcement(runtime: Runtime, instance: str, channel: str, ann: Announcement, key: str) -> None:
-    """Post one announcement to one channel, once."""
-    store = runtime.store
-    if "posted" in store.steps_done(key):
-        return
-    provider = runtime.provider(instance)
-    ref = provider.announce(channel, ann)
-    store.save_message(
-        ann.incident.number,
-        instance=instance,
-        channel_id=ref.channel_id,
-        message_id=ref.message_id,
-        version=ann.incident.version,
-    )
-    store.mark_step(key, "posted")
-    log.info(
-        "delivered type=%s incident=%s instance=%s channel=%s", ann.type, ann.incident.id, instance, channel
+    # The command's key names the notification, so a redelivered command fans out once.
+    enqueue(
+        NOTIFY_TASK,
+        args=[notification.model_dump(mode="json"), f"cmd:{inbound.key}"],
+        queue=NOTIFICATIONS_QUEUE,
+        argsrepr="",
+        kwargsrepr="",
     )
 
 
-__all__ = ["register_tasks", "run_command", "deliver_announcement", "ChatOpsError"]
+__all__ = ["register_tasks", "run_command"]

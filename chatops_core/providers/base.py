@@ -18,7 +18,8 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from chatops_core.errors import OperationNotSupported
-from chatops_core.models import Announcement, ChannelRef, InboundCommand, MessageRef, Reply
+from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Reply
+from chatops_core.notifications import Announcement
 
 
 class Operation(StrEnum):
@@ -117,8 +118,20 @@ class Provider(ABC):
         """Answer the person who ran ``command``."""
 
     @abstractmethod
-    def announce(self, channel: str, announcement: Announcement) -> MessageRef:
-        """Post an incident announcement into ``channel`` (name or id)."""
+    def announce(self, channel: str, announcement: Announcement, *, key: str | None = None) -> MessageRef:
+        """Post an incident announcement into ``channel`` (name or id).
+
+        ``key`` identifies the delivery; where the platform can store it with the message,
+        :meth:`find_announcement` finds the post again after an attempt whose outcome was lost.
+        """
+
+    def resolve_channel(self, channel: str) -> str:
+        """The platform's id for ``channel``; by default the reference itself."""
+        return channel
+
+    def find_announcement(self, channel: str, key: str, since: float) -> MessageRef | None:
+        """The message posted with ``key`` since ``since``, where the platform can tell."""
+        return None
 
     def update_announcement(self, ref: MessageRef, announcement: Announcement) -> None:
         self.require(Operation.UPDATE_MESSAGE)

@@ -136,3 +136,30 @@ def test_database_url_defaults_to_sqlite_under_the_data_dir(tmp_path: Path) -> N
     assert settings.effective_database_url() == f"sqlite:///{tmp_path / 'chatops.db'}"
     with pytest.raises(ConfigError):
         settings.effective_broker_url()
+
+
+def test_sla_defaults_and_table(tmp_path: Path) -> None:
+    defaults = load_settings(None, {}).sla
+    assert defaults.ack_minutes == {
+        Severity.SEV1: 5,
+        Severity.SEV2: 15,
+        Severity.SEV3: 60,
+        Severity.SEV4: 240,
+    }
+    assert defaults.check_interval_seconds == 30
+
+    text = '[sla]\ncheck_interval_seconds = 10\n[sla.ack_minutes]\n"SEV-1" = 2.5\n"SEV-2" = 10\n'
+    sla = load_settings(write(tmp_path, text), {}).sla
+    # The table replaces the defaults: SEV-3 and SEV-4 have no SLA now.
+    assert sla.ack_minutes == {Severity.SEV1: 2.5, Severity.SEV2: 10}
+    assert sla.check_interval_seconds == 10
+
+    for bad, fragment in [
+        ("[sla]\ncheck_interval_seconds = 0\n", "check_interval_seconds"),
+        ('[sla.ack_minutes]\n"SEV-1" = -1\n', "ack_minutes"),
+        ('[sla.ack_minutes]\n"SEV-9" = 5\n', "ack_minutes"),
+        ("[sla]\nno_such_key = 1\n", "no_such_key"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, bad), {})
+        assert fragment in str(info.value)

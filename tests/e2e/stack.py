@@ -103,6 +103,23 @@ class Stack:
                 out.append(f"--- {name} ---\n" + path.read_text()[-6000:])
         return "\n".join(out)
 
+    def start(self, name: str, argv: list[str]) -> None:
+        """Start one more process with the stack's environment."""
+        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        self.processes[name] = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal a process and every child of it at once (a worker and its pool)."""
+        proc = self.processes[name]
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        pids = [int(p) for p in children.read_text().split()] if children.exists() else []
+        for pid in [proc.pid, *pids]:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        proc.wait(15)
+
     def stop(self) -> None:
         for proc in self.processes.values():
             if proc.poll() is None:
@@ -124,6 +141,7 @@ def start_stack(
     database_url: str | None = None,
     extra_config: str = "",
     worker: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> Stack:
     config = write_config(tmp / "chatops.toml", api_url=api_url, token=token, extra=extra_config)
     port = free_port()
@@ -138,6 +156,7 @@ def start_stack(
         E2E_SLACK_TOKEN=token,
         E2E_SLACK_SECRET=SIGNING_SECRET,
     )
+    env.update(extra_env or {})
     subprocess.run(
         [sys.executable, "-m", "chatops_core.cli", "db", "upgrade"], env=env, check=True, capture_output=True
     )

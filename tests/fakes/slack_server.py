@@ -243,6 +243,9 @@ class FakeSlack:
         self._last_post: dict[str, float] = {}
         self._user_names: dict[str, str] = {}
         self._removed_users: set[str] = set()
+        # When True, posting in a public channel the bot has not joined is ``not_in_channel``
+        # (as Slack answers without the chat:write.public scope).
+        self.require_membership = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for name in channels:
@@ -553,8 +556,13 @@ class FakeSlack:
         channel = self._channel_param(params)
         if channel.is_archived:
             raise _error("is_archived")
+        if self.require_membership and self.bot_user_id not in channel.members:
+            raise _error("not_in_channel")
         text, blocks = _content(params)
         self._rate_limit(channel)
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
         message = {
             "ts": self._next_ts(),
             "channel": channel.id,
@@ -564,6 +572,7 @@ class FakeSlack:
             "thread_ts": params.get("thread_ts"),
             "edited": 0,
             "pinned": False,
+            "metadata": metadata,
         }
         self._messages[channel.id].append(message)
         return {"channel": channel.id, "ts": message["ts"], "message": dict(message)}
@@ -660,6 +669,24 @@ class FakeSlack:
         extra = {"warning": "already_in_channel"} if already else {}
         return {"channel": channel.to_api(), **extra}
 
+    def _history(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel_param(params, by_name=False)  # history takes ids only
+        oldest = float(params.get("oldest") or 0)
+        limit = int(params.get("limit") or 100)
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = [m for m in reversed(self._messages[channel.id]) if float(m["ts"]) >= oldest][:limit]
+        out = []
+        for message in found:
+            item = {k: v for k, v in message.items() if k != "metadata"}
+            if with_metadata and message.get("metadata"):
+                item["metadata"] = message["metadata"]
+            out.append(item)
+        return {"messages": out, "has_more": False}
+
+    def _list(self, params: dict[str, Any]) -> dict[str, Any]:
+        channels = [c.to_api() for c in self._channels.values() if not c.is_archived]
+        return {"channels": channels, "response_metadata": {"next_cursor": ""}}
+
     def _pin(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel_param(params, by_name=False)
         ts = str(params.get("timestamp") or "")
@@ -699,6 +726,8 @@ _METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "conversations.invite": FakeSlack._invite,
     "conversations.kick": FakeSlack._kick,
     "conversations.join": FakeSlack._join,
+    "conversations.history": FakeSlack._history,
+    "conversations.list": FakeSlack._list,
     "pins.add": FakeSlack._pin,
     "users.info": FakeSlack._users_info,
 }

@@ -14,13 +14,15 @@ from typing import Any
 import pytest
 
 from chatops_core.errors import RateLimited, Retryable, ServerError
-from chatops_core.models import Actor, Announcement, InboundCommand
+from chatops_core.models import Actor, InboundCommand, Status
+from chatops_core.notifications import Announcement, Notification
 from chatops_core.providers.slack import SlackProvider
 from chatops_core.settings import Settings, SlackSettings
 from tests.fakes.slack_server import FakeSlack
+from workers.delivery import deliver, fan_out
 from workers.retry import CAP_SECONDS, countdown
 from workers.runtime import Runtime
-from workers.tasks import deliver_announcement, run_command
+from workers.tasks import run_command
 
 
 @pytest.fixture
@@ -83,9 +85,13 @@ def test_a_redelivered_declare_acts_once(runtime: Runtime, slack: FakeSlack) -> 
     assert [i.id for i in runtime.store.list(active_only=False)] == ["INC-1"]
     assert len(slack.responses(cmd.key.replace(":", "-"))) == 1
     assert len(slack.calls("conversations.create")) == 1
-    targets = sorted(args[1] for _, args in enqueued)
-    channel_id = runtime.store.get(1).channel_id
-    assert targets == sorted(["#incidents", channel_id])
+    # One notification, through the same path as the incident system's.
+    ((name, args),) = enqueued
+    assert name == "chatops.notify"
+    notification = Notification.model_validate(args[0])
+    assert notification.type == "incident.created"
+    assert notification.incident.channel_id == runtime.store.get(1).channel_id
+    assert args[1] == f"cmd:{cmd.key}"
 
 
 def test_a_failure_midway_is_finished_by_the_retry_without_repeating(
@@ -97,14 +103,14 @@ def test_a_failure_midway_is_finished_by_the_retry_without_repeating(
     slack.fail("response", times=5, status=503)
     with pytest.raises(ServerError):
         run_command(runtime, provider, cmd, enqueue=enqueued)
-    # The incident and its channel exist; the answer and the announcements are still owed.
+    # The incident and its channel exist; the answer and the notification are still owed.
     assert runtime.store.get(1).channel_id is not None
     assert enqueued == []
     run_command(runtime, provider, cmd, enqueue=enqueued)
     assert len(runtime.store.list(active_only=False)) == 1
     assert len(slack.calls("conversations.create")) == 1
     assert len(slack.responses(cmd.key.replace(":", "-"))) == 1
-    assert len(enqueued) == 2
+    assert [name for name, _ in enqueued] == ["chatops.notify"]
 
 
 def test_wrong_input_answers_once_and_changes_nothing(runtime: Runtime, slack: FakeSlack) -> None:
@@ -118,25 +124,98 @@ def test_wrong_input_answers_once_and_changes_nothing(runtime: Runtime, slack: F
     assert runtime.store.list(active_only=False) == [] and enqueued == []
 
 
-def test_an_announcement_is_posted_once(runtime: Runtime, slack: FakeSlack) -> None:
-    cmd = inbound(slack, "declare Disk filling up", key="slack:slack:k4")
-    run_command(runtime, runtime.provider("slack"), cmd, enqueue=Enqueued())
-    incident = runtime.store.get(1)
-    ann = Announcement(type="incident.created", incident=incident, summary="Declared by alice")
-    deliver_announcement(runtime, "slack", "#incidents", ann, "k4:slack:#incidents")
-    deliver_announcement(runtime, "slack", "#incidents", ann, "k4:slack:#incidents")
+def _declared(runtime: Runtime, slack: FakeSlack, key: str) -> Notification:
+    enqueued = Enqueued()
+    run_command(
+        runtime,
+        runtime.provider("slack"),
+        inbound(slack, "declare Disk filling up", key=key),
+        enqueue=enqueued,
+    )
+    return Notification.model_validate(enqueued[0][1][0])
+
+
+def test_fan_out_is_one_delivery_per_target(runtime: Runtime, slack: FakeSlack) -> None:
+    notification = _declared(runtime, slack, "k-fan")
+    enqueued = Enqueued()
+    assert fan_out(runtime, notification, "n1", enqueued) == 2
+    targets = sorted(args[3] for _, args in enqueued)
+    assert targets == sorted(["#incidents", runtime.store.get(1).channel_id])
+    override = notification.model_copy(update={"channels": {"slack": ["#general", "#incidents"]}})
+    enqueued.clear()
+    fan_out(runtime, override, "n2", enqueued)
+    assert sorted(args[3] for _, args in enqueued) == ["#general", "#incidents"]
+
+
+def test_a_delivery_posts_once(runtime: Runtime, slack: FakeSlack) -> None:
+    notification = _declared(runtime, slack, "k4")
+    first = deliver(runtime, notification, "n4", "slack", "#incidents", slot_taken=True)
+    second = deliver(runtime, notification, "n4", "slack", "#incidents", slot_taken=True)
+    assert (first.outcome, second.outcome) == ("delivered", "duplicate")
     assert len(slack.messages("incidents")) == 1
-    assert runtime.store.messages(1)[0][0:2] == ("slack", slack.channel_id("incidents"))
+    assert runtime.store.delivery("n4:slack:#incidents").status == "posted"
+
+
+def test_an_attempt_after_a_lost_outcome_finds_the_earlier_post(runtime: Runtime, slack: FakeSlack) -> None:
+    notification = _declared(runtime, slack, "k6")
+    key = "n6:slack:#incidents"
+    # An earlier attempt posted, then died before it could record that.
+    runtime.store.begin_delivery(
+        key, notification_id="n6", instance="slack", channel="#incidents", incident_ref="INC-1", version=1
+    )
+    runtime.provider("slack").announce("#incidents", Announcement.of(notification), key=key)
+    result = deliver(runtime, notification, "n6", "slack", "#incidents", slot_taken=True)
+    assert result.outcome == "duplicate"
+    assert len(slack.messages("incidents")) == 1
+
+
+def test_later_changes_update_the_card_and_older_ones_never_win(runtime: Runtime, slack: FakeSlack) -> None:
+    created = _declared(runtime, slack, "k7")
+    deliver(runtime, created, "c", "slack", "#incidents", slot_taken=True)
+    inc = created.incident
+    v3 = created.model_copy(
+        update={
+            "type": "incident.resolved",
+            "incident": inc.model_copy(update={"status": Status.RESOLVED, "version": 3}),
+        }
+    )
+    v2 = created.model_copy(
+        update={
+            "type": "incident.acknowledged",
+            "incident": inc.model_copy(update={"status": Status.ACKNOWLEDGED, "version": 2}),
+        }
+    )
+    assert deliver(runtime, v3, "r", "slack", "#incidents", slot_taken=True).outcome == "delivered"
+    assert deliver(runtime, v2, "a", "slack", "#incidents", slot_taken=True).outcome == "stale"
+    (message,) = slack.messages("incidents")
+    assert "resolved" in message["text"].lower() and message["edited"] == 1
+
+
+def test_a_channel_the_bot_is_not_in_is_joined_once(runtime: Runtime, slack: FakeSlack) -> None:
+    notification = _declared(runtime, slack, "k8")
+    slack.require_membership = True
+    deliver(runtime, notification, "n8", "slack", "#general", slot_taken=True)
+    assert len(slack.calls("conversations.join")) == 1
+    assert len(slack.messages("general")) == 1
 
 
 def test_a_rate_limited_delivery_raises_with_retry_after(runtime: Runtime, slack: FakeSlack) -> None:
-    run_command(runtime, runtime.provider("slack"), inbound(slack, "declare X", key="k5"), enqueue=Enqueued())
-    ann = Announcement(type="incident.created", incident=runtime.store.get(1), summary="s")
+    notification = _declared(runtime, slack, "k5")
     slack.fail("chat.postMessage", status=429, retry_after=7)
     with pytest.raises(RateLimited) as info:
-        deliver_announcement(runtime, "slack", "#incidents", ann, "k5:x")
+        deliver(runtime, notification, "n5", "slack", "#incidents", slot_taken=True)
     assert info.value.retry_after == 7
     assert countdown(info.value, attempt=3) == 7
+
+
+@pytest.mark.parametrize("error", ["ratelimited", "rate_limited", "message_limit_exceeded"])
+def test_rate_limit_errors_with_http_200_are_rate_limits(
+    runtime: Runtime, slack: FakeSlack, error: str
+) -> None:
+    notification = _declared(runtime, slack, f"k-{error}")
+    slack.fail("chat.postMessage", status=200, error=error)
+    with pytest.raises(RateLimited):
+        deliver(runtime, notification, f"n-{error}", "slack", "#incidents", slot_taken=True)
 
 
 def test_backoff_grows_with_jitter_and_is_bounded() -> None:

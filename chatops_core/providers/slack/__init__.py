@@ -9,12 +9,14 @@ package needs to know a Slack field name.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from slack_sdk.http_retry import RetryIntervalCalculator
 
-from chatops_core.errors import ConfigError, ProviderError
-from chatops_core.models import Announcement, ChannelRef, InboundCommand, MessageRef, Reply
+from chatops_core.errors import ChannelNotFound, ConfigError, ProviderError
+from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Reply
+from chatops_core.notifications import Announcement
 from chatops_core.providers.base import Inbound, Operation, Provider, WebhookRequest
 from chatops_core.providers.slack.channels import channel_name
 from chatops_core.providers.slack.client import SlackApi
@@ -30,6 +32,10 @@ from chatops_core.providers.slack.verify import verify_request
 from chatops_core.settings import SlackSettings
 
 __all__ = ["SlackProvider", "map_slack_error"]
+
+# Slack channel ids: C… (public), G… (private), D… (direct message).
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+DELIVERY_EVENT = "chatops_delivery"
 
 
 class SlackProvider(Provider):
@@ -64,6 +70,7 @@ class SlackProvider(Provider):
         if not self._signing_secret.strip():
             raise ConfigError(f"Slack instance {name!r}: signing_secret is empty")
         self._api = SlackApi(settings, retry_interval=retry_interval)
+        self._channel_ids: dict[str, str] = {}
 
     # -- ingress side: no I/O -----------------------------------------------------------
     def verify(self, request: WebhookRequest) -> None:
@@ -102,11 +109,47 @@ class SlackProvider(Provider):
         else:
             self._api.post_message(command.channel_id, text, blocks)
 
-    def announce(self, channel: str, announcement: Announcement) -> MessageRef:
-        """Post an announcement into ``channel`` (an id, ``#name`` or ``name``)."""
-        return self._api.post_message(
-            channel, announcement_text(announcement), announcement_blocks(announcement)
-        )
+    def resolve_channel(self, channel: str) -> str:
+        """The id of ``channel`` (an id, ``#name`` or ``name``); ids pass through.
+
+        Names are looked up once with ``conversations.list`` and remembered; an unknown name
+        refreshes the list once before it is :class:`ChannelNotFound`.
+        """
+        if _CHANNEL_ID.match(channel):
+            return channel
+        name = channel.removeprefix("#")
+        if name not in self._channel_ids:
+            self._channel_ids = self._api.channel_ids()
+        try:
+            return self._channel_ids[name]
+        except KeyError:
+            raise ChannelNotFound(f"Slack {self.name}: no channel #{name} visible to the app") from None
+
+    def announce(self, channel: str, announcement: Announcement, *, key: str | None = None) -> MessageRef:
+        """Post an announcement into ``channel`` (an id, ``#name`` or ``name``).
+
+        With ``key``, the message carries it as metadata, so :meth:`find_announcement` can
+        tell later whether this post already happened. A channel the bot is not in is joined
+        once (``not_in_channel``), then the post is tried again.
+        """
+        text, blocks = announcement_text(announcement), announcement_blocks(announcement)
+        metadata = {"event_type": DELIVERY_EVENT, "event_payload": {"key": key}} if key else None
+        try:
+            return self._api.post_message(channel, text, blocks, metadata)
+        except ProviderError as exc:
+            if exc.details.get("slack_error") != "not_in_channel":
+                raise
+        self._api.join(self.resolve_channel(channel))
+        return self._api.post_message(channel, text, blocks, metadata)
+
+    def find_announcement(self, channel: str, key: str, since: float) -> MessageRef | None:
+        """The message posted with ``key`` in ``channel`` since ``since`` (epoch seconds), if any."""
+        channel_id = self.resolve_channel(channel)
+        for message in self._api.history(channel_id, oldest=since):
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("key") == key:
+                return MessageRef(channel_id=channel_id, message_id=str(message["ts"]))
+        return None
 
     def update_announcement(self, ref: MessageRef, announcement: Announcement) -> None:
         """Rewrite a posted announcement in place (``chat.update``)."""

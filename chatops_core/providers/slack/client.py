@@ -34,6 +34,7 @@ from chatops_core.providers.slack.errors import (
 from chatops_core.settings import SlackSettings
 
 MAX_RETRIES = 2
+MAX_LIST_PAGES = 50
 MAX_NAME_ATTEMPTS = 20
 MAX_TOPIC_LENGTH = 250
 MAX_INVITES_PER_CALL = 1000
@@ -90,11 +91,57 @@ class SlackApi:
         return f"team {response.get('team', '?')}, bot user {response.get('user_id', '?')}"
 
     # -- messages ----------------------------------------------------------------------
-    def post_message(self, channel: str, text: str, blocks: Sequence[dict[str, Any]]) -> MessageRef:
-        """``chat.postMessage`` (https://docs.slack.dev/reference/methods/chat.postMessage)."""
+    def post_message(
+        self,
+        channel: str,
+        text: str,
+        blocks: Sequence[dict[str, Any]],
+        metadata: dict[str, Any] | None = None,
+    ) -> MessageRef:
+        """``chat.postMessage`` (https://docs.slack.dev/reference/methods/chat.postMessage).
+
+        ``metadata`` is Slack message metadata (``event_type`` + ``event_payload``), which
+        lets a later attempt find the message in the channel's history.
+        """
+        extra: dict[str, Any] = {"metadata": metadata} if metadata else {}
         with translated("chat.postMessage"):
-            response = self._web.chat_postMessage(channel=channel, text=text, blocks=blocks)
+            response = self._web.chat_postMessage(channel=channel, text=text, blocks=blocks, **extra)
         return MessageRef(channel_id=str(response["channel"]), message_id=str(response["ts"]))
+
+    def join(self, channel_id: str) -> None:
+        """``conversations.join`` (https://docs.slack.dev/reference/methods/conversations.join)."""
+        with translated("conversations.join"):
+            self._web.conversations_join(channel=channel_id)
+
+    def channel_ids(self) -> dict[str, str]:
+        """Name -> id of the channels the app can see (``conversations.list``, all pages).
+
+        https://docs.slack.dev/reference/methods/conversations.list
+        """
+        found: dict[str, str] = {}
+        cursor: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            with translated("conversations.list"):
+                response = self._web.conversations_list(
+                    types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
+                )
+            for channel in response.get("channels") or []:
+                found[str(channel["name"])] = str(channel["id"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return found
+
+    def history(self, channel_id: str, oldest: float, limit: int = 200) -> list[dict[str, Any]]:
+        """Recent messages with their metadata (``conversations.history``).
+
+        https://docs.slack.dev/reference/methods/conversations.history
+        """
+        with translated("conversations.history"):
+            response = self._web.conversations_history(
+                channel=channel_id, oldest=f"{oldest:.6f}", limit=limit, include_all_metadata=True
+            )
+        return list(response.get("messages") or [])
 
     def update_message(self, channel_id: str, ts: str, text: str, blocks: Sequence[dict[str, Any]]) -> None:
         """``chat.update`` (https://docs.slack.dev/reference/methods/chat.update)."""

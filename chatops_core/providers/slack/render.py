@@ -29,7 +29,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from chatops_core.models import Announcement, Incident, Reply, Severity, TimelineEntry
+from chatops_core.models import Incident, Reply, Severity, TimelineEntry
+from chatops_core.notifications import Announcement, IncidentSnapshot
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -124,14 +125,15 @@ def _status(incident: Incident) -> str:
     return incident.status.value.capitalize()
 
 
-def _incident_fields(incident: Incident) -> SectionBlock:
+def _incident_fields(incident: Incident | IncidentSnapshot) -> SectionBlock:
     pairs = [
         ("Severity", f"{_SEVERITY_EMOJI[incident.severity]} {incident.severity.value}"),
-        ("Status", _status(incident)),
+        ("Status", incident.status.value.capitalize()),
         ("Commander", person(incident.commander)),
         ("ID", incident.id),
     ]
-    if incident.channel_id and incident.platform in (None, "slack"):
+    platform = incident.platform if isinstance(incident, Incident) else "slack"
+    if incident.channel_id and platform in (None, "slack"):
         pairs.append(("Channel", f"<#{incident.channel_id}>"))
     return _fields(pairs)
 
@@ -222,7 +224,7 @@ def announcement_blocks(announcement: Announcement) -> list[dict[str, Any]]:
         context.append(link(announcement.incident_url, f"Open {inc.id}"))
     if announcement.actor:
         context.append(f"by {person(announcement.actor)}")
-    context.append(f"updated {when(inc.updated_at)}")
+    context.append(f"declared {when(inc.created_at)}")
     blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
     return _finish(blocks)
 

@@ -33,7 +33,6 @@ from chatops_core.errors import (
 )
 from chatops_core.models import (
     Actor,
-    Announcement,
     EntryKind,
     InboundCommand,
     Incident,
@@ -43,6 +42,7 @@ from chatops_core.models import (
     Status,
     TimelineEntry,
 )
+from chatops_core.notifications import Announcement, IncidentSnapshot
 from chatops_core.providers.base import InboundKind, Operation, WebhookRequest
 from chatops_core.providers.registry import default_registry
 from chatops_core.providers.slack import SlackProvider
@@ -132,10 +132,14 @@ def incident(**overrides: Any) -> Incident:
     return Incident(**values)
 
 
+def snapshot(**overrides: Any) -> IncidentSnapshot:
+    return IncidentSnapshot.of(incident(**overrides))
+
+
 def announcement(**overrides: Any) -> Announcement:
     values: dict[str, Any] = {
         "type": "incident.created",
-        "incident": incident(),
+        "incident": IncidentSnapshot.of(incident()),
         "actor": "U2147483697",
         "summary": "Declared by Steve",
         "incident_url": "https://incidents.example.com/incidents/INC-12",
@@ -547,7 +551,7 @@ def test_announce_by_id_and_without_link(provider: SlackProvider, fake: FakeSlac
 
 def test_announce_escapes_titles(provider: SlackProvider, fake: FakeSlack) -> None:
     provider.announce(
-        "incidents", announcement(incident=incident(title="<!here> & <@U123>"), summary="<!channel>")
+        "incidents", announcement(incident=snapshot(title="<!here> & <@U123>"), summary="<!channel>")
     )
     (message,) = fake.messages("incidents")
     assert "<!here>" not in message["text"] and "<!channel>" not in message["text"]
@@ -556,7 +560,7 @@ def test_announce_escapes_titles(provider: SlackProvider, fake: FakeSlack) -> No
 
 
 def test_announce_long_title_fits_block_kit(provider: SlackProvider, fake: FakeSlack) -> None:
-    provider.announce("incidents", announcement(incident=incident(title="x" * 500), summary="y" * 5000))
+    provider.announce("incidents", announcement(incident=snapshot(title="x" * 500), summary="y" * 5000))
     (message,) = fake.messages("incidents")
     assert len(message["blocks"][0]["text"]["text"]) <= 150
     assert all(
@@ -566,9 +570,9 @@ def test_announce_long_title_fits_block_kit(provider: SlackProvider, fake: FakeS
 
 def test_update_announcement(provider: SlackProvider, fake: FakeSlack) -> None:
     ref = provider.announce("#incidents", announcement())
-    resolved = incident(status=Status.RESOLVED, resolution="Rolled back")
     provider.update_announcement(
-        ref, announcement(type="incident.resolved", incident=resolved, summary="Resolved")
+        ref,
+        announcement(type="incident.resolved", incident=snapshot(status=Status.RESOLVED), summary="Resolved"),
     )
     (message,) = fake.messages("incidents")
     assert message["edited"] == 1

@@ -1,0 +1,220 @@
+"""Fan-out and delivery of notifications: each target once, paced, never lost.
+
+A notification becomes one delivery task per (instance, channel), so a slow or broken
+target holds up no other. A delivery:
+
+- is keyed ``<notification id>:<instance>:<channel>``; a key already posted is not posted
+  again, and a lock in Redis keeps two copies of one task from posting at once;
+- takes a send slot from the shared :class:`~chatops_core.pacing.Pacer` (about one message
+  a second per channel for posts, per method and workspace for updates); a slot in the
+  future becomes a task retry with that countdown, never a sleeping worker;
+- carries its key in the posted message's metadata, so an attempt after a crash first
+  looks in the channel for the message an earlier attempt may have posted;
+- updates an incident's card in place when the channel already shows it, and never lets an
+  older version overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chatops_core.errors import RateLimited
+from chatops_core.models import MessageRef
+from chatops_core.notifications import Announcement, Notification
+from chatops_core.routing import route_notification
+from chatops_core.tasks import DELIVER_TASK, NOTIFICATIONS_QUEUE
+from workers.runtime import Runtime
+
+log = logging.getLogger("chatops.delivery")
+
+# Slack: chat.postMessage about 1 message/s per channel; chat.update is Tier 3 (50+/min per
+# workspace). https://docs.slack.dev/apis/web-api/rate-limits
+# Slots sit a little over a second apart, so a post that runs a few milliseconds late does
+# not land within a second of the next one.
+POST_INTERVAL_SECONDS = 1.05
+UPDATE_INTERVAL_SECONDS = 1.2
+# A slot this close is taken now rather than through a retry.
+SLOT_TOLERANCE_SECONDS = 0.05
+LOCK_SECONDS = 60
+# How far back an attempt looks for a message an earlier attempt may have posted.
+HISTORY_MARGIN_SECONDS = 30.0
+
+Enqueue = Callable[..., Any]
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+class SlotLater(Exception):
+    """The delivery's send slot is ``countdown`` seconds away: retry then."""
+
+    def __init__(self, countdown: float) -> None:
+        super().__init__(f"send slot in {countdown:.2f}s")
+        self.countdown = countdown
+
+
+class Busy(Exception):
+    """Another copy of this delivery is posting right now."""
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: str  # delivered | duplicate | stale
+    ref: MessageRef | None = None
+
+
+def delivery_key(notification_id: str, instance: str, channel: str) -> str:
+    return f"{notification_id}:{instance}:{channel}"
+
+
+def fan_out(runtime: Runtime, notification: Notification, notification_id: str, enqueue: Enqueue) -> int:
+    """Enqueue one delivery per target; return how many."""
+    targets = route_notification(notification, runtime.settings.providers)
+    payload = notification.model_dump(mode="json")
+    for target in targets:
+        enqueue(
+            DELIVER_TASK,
+            args=[payload, notification_id, target.instance, target.channel],
+            queue=NOTIFICATIONS_QUEUE,
+            argsrepr="",
+            kwargsrepr="",
+        )
+    log_event("fanned_out", notification_id=notification_id, targets=len(targets))
+    return len(targets)
+
+
+def deliver(
+    runtime: Runtime,
+    notification: Notification,
+    notification_id: str,
+    instance: str,
+    channel: str,
+    *,
+    slot_taken: bool,
+) -> Result:
+    """Deliver one notification to one channel, at most once as people see it.
+
+    Raises :class:`SlotLater` when the send slot is in the future, :class:`Busy` when a
+    copy of this delivery holds the lock, and the provider's errors otherwise.
+    """
+    store = runtime.store
+    key = delivery_key(notification_id, instance, channel)
+    existing = store.delivery(key)
+    if existing is not None and existing.status == "posted":
+        return Result("duplicate")
+    provider = runtime.provider(instance)
+    incident_ref = notification.incident.id
+    version = notification.incident.version
+    card = store.card(instance, channel, incident_ref)
+    updating = card is not None and notification.type != "incident.created"
+    if not slot_taken:
+        pace_key = f"{instance}:update" if updating else f"{instance}:post:{channel}"
+        interval = UPDATE_INTERVAL_SECONDS if updating else POST_INTERVAL_SECONDS
+        _take_slot(runtime, pace_key, interval)
+    with _lock(runtime, key):
+        record = store.begin_delivery(
+            key,
+            notification_id=notification_id,
+            instance=instance,
+            channel=channel,
+            incident_ref=incident_ref,
+            version=version,
+        )
+        if record.status == "posted":
+            return Result("duplicate")
+        announcement = Announcement.of(notification)
+        if updating and card is not None:
+            return _update_card(runtime, key, card, announcement, version)
+        if record.attempts > 1:
+            since = record.created_at.timestamp() - HISTORY_MARGIN_SECONDS
+            found = provider.find_announcement(channel, key, since)
+            if found is not None:
+                _posted(runtime, key, instance, channel, incident_ref, found, version)
+                return Result("duplicate", found)
+        ref = provider.announce(channel, announcement, key=key)
+        _posted(runtime, key, instance, channel, incident_ref, ref, version)
+        return Result("delivered", ref)
+
+
+def _update_card(
+    runtime: Runtime, key: str, card: Any, announcement: Announcement, version: int | None
+) -> Result:
+    store = runtime.store
+    provider = runtime.provider(card.instance)
+    ref = MessageRef(channel_id=card.channel_id, message_id=card.message_id)
+    card_lock = f"card:{card.instance}:{card.channel}:{card.incident_ref}"
+    with _lock(runtime, card_lock):
+        current = store.card(card.instance, card.channel, card.incident_ref)
+        if current is not None and version is not None and current.version is not None:
+            if current.version >= version:
+                store.finish_delivery(key, channel_id=current.channel_id, message_id=current.message_id)
+                return Result("stale", ref)
+        provider.update_announcement(ref, announcement)
+        store.save_card(
+            card.instance,
+            card.channel,
+            card.incident_ref,
+            channel_id=card.channel_id,
+            message_id=card.message_id,
+            version=version,
+        )
+        store.finish_delivery(key, channel_id=card.channel_id, message_id=card.message_id)
+    return Result("delivered", ref)
+
+
+def _posted(
+    runtime: Runtime,
+    key: str,
+    instance: str,
+    channel: str,
+    incident_ref: str,
+    ref: MessageRef,
+    version: int | None,
+) -> None:
+    store = runtime.store
+    store.save_card(
+        instance, channel, incident_ref, channel_id=ref.channel_id, message_id=ref.message_id, version=version
+    )
+    store.finish_delivery(key, channel_id=ref.channel_id, message_id=ref.message_id)
+
+
+def _take_slot(runtime: Runtime, pace_key: str, interval: float) -> None:
+    if runtime.pacer is None:
+        return
+    wait = runtime.pacer.reserve(pace_key, interval)
+    if wait > SLOT_TOLERANCE_SECONDS:
+        raise SlotLater(wait)
+
+
+def hold_off(runtime: Runtime, instance: str, channel: str, error: RateLimited) -> None:
+    """After a 429, no post to this channel before the platform's Retry-After."""
+    if runtime.pacer is not None:
+        runtime.pacer.hold_off(f"{instance}:post:{channel}", error.retry_after)
+
+
+class _lock:  # noqa: N801 - used as a context manager, like threading.Lock
+    """A Redis lock (SET NX PX) around one delivery; :class:`Busy` when taken."""
+
+    def __init__(self, runtime: Runtime, name: str) -> None:
+        self._redis = runtime.redis
+        self._key = f"chatops:lock:{name}"
+        self._token = uuid.uuid4().hex
+
+    def __enter__(self) -> None:
+        if self._redis is not None and not self._redis.set(
+            self._key, self._token, nx=True, px=LOCK_SECONDS * 1000
+        ):
+            raise Busy(self._key)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._redis is not None:
+            # Release only our own lock (it may have expired and been taken by another).
+            self._redis.eval(_RELEASE, 1, self._key, self._token)
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """One structured line per delivery event (never a token: only ids and targets)."""
+    log.info(json.dumps({"event": event, **fields}, separators=(",", ":"), default=str))
