@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import re
 import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -135,3 +137,35 @@ def test_nothing_lost_or_doubled_when_a_worker_is_killed(
         counts = Counter(posted_ids(slack, channel))
         assert sorted(counts) == sorted(ids), channel
         assert max(counts.values()) == 1, f"posted twice in {channel}: {counts}"
+
+
+def test_a_permanent_failure_is_dead_lettered_then_replayed(
+    stack: Stack, slack: FakeSlack, redis_url: str
+) -> None:
+    from chatops_core.store import IncidentStore
+
+    payload, inc = notification("SEV-3")
+    payload["channels"] = {"slack": ["#war-room"]}
+    TaskPublisher(redis_url).send(NOTIFY_TASK, [payload, "dlq-1"], queue=NOTIFICATIONS_QUEUE)
+    store = IncidentStore(stack.env["CHATOPS_DATABASE_URL"])
+    try:
+        (letter,) = slack.wait_for(store.dead_letters, timeout=30)
+        assert letter.target == "slack/#war-room" and "channel_not_found" in letter.reason
+        assert letter.attempts == 1, "a permanent error is not retried"
+        cli = [sys.executable, "-m", "chatops_core.cli", "dlq"]
+        listed = subprocess.run([*cli, "list"], env=stack.env, capture_output=True, text=True, timeout=60)
+        assert "slack/#war-room" in listed.stdout and "channel_not_found" in listed.stdout
+        slack.add_channel("war-room")
+        replay = subprocess.run(
+            [*cli, "replay", "--all"], env=stack.env, capture_output=True, text=True, timeout=60
+        )
+        assert replay.returncode == 0, replay.stderr
+        slack.wait_for(lambda: posted_ids(slack, "war-room") == [inc] or None, timeout=30)
+        assert store.dead_letters() == []
+    finally:
+        store.close()
+    # One structured line per outcome, naming the notification and the target, never the token.
+    logs = stack.logs()
+    assert '"event":"dead_lettered","notification_id":"dlq-1","target":"slack/#war-room"' in logs
+    assert '"event":"delivered","notification_id":"dlq-1","target":"slack/#war-room"' in logs
+    assert slack.token not in logs
