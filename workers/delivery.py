@@ -174,11 +174,15 @@ def _posted(
     ref: MessageRef,
     version: int | None,
 ) -> None:
-    store = runtime.store
-    store.save_card(
-        instance, channel, incident_ref, channel_id=ref.channel_id, message_id=ref.message_id, version=version
+    runtime.store.record_post(
+        key,
+        instance=instance,
+        channel=channel,
+        incident_ref=incident_ref,
+        channel_id=ref.channel_id,
+        message_id=ref.message_id,
+        version=version,
     )
-    store.finish_delivery(key, channel_id=ref.channel_id, message_id=ref.message_id)
 
 
 def _take_slot(runtime: Runtime, pace_key: str, interval: float) -> None:

