@@ -214,9 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  first to last post   {limited['span']:7.2f} s   (floor {limited['floor']:.0f} s, {over:+.1%})")
     print(f"  enqueue to last post {limited['total']:7.2f} s")
-    print(
-        f"  lost {limited['lost']:.0f}, posted twice {limited['duplicated']:.0f}, 429s seen {limited['refused']:.0f}"
-    )
+    lost, twice, refused = limited["lost"], limited["duplicated"], limited["refused"]
+    print(f"  lost {lost:.0f}, posted twice {twice:.0f}, 429s seen {refused:.0f}")
     print(f"unthrottled: {args.unthrottled} notifications, one channel each, 1 worker process x 1")
     print(f"  {rate:7.1f} deliveries/s per worker process (fan-out task + delivery task each)")
     met = over <= 0.10 and limited["lost"] == 0 and limited["duplicated"] == 0
