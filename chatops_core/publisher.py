@@ -16,7 +16,6 @@ Brokers other than Redis (e.g. RabbitMQ) are served through kombu's ``Producer``
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -96,11 +95,12 @@ def build_task_message(
 def _redis_envelope(
     body: bytes, headers: dict[str, Any], properties: dict[str, Any], queue: str, task_id: str
 ) -> str:
-    # The envelope kombu's Redis transport writes for a message published to the default
-    # exchange: the routing key names the list, body base64-encoded.
+    # The envelope kombu's Redis transport reads for a message published to the default
+    # exchange: the routing key names the list. Without ``body_encoding`` kombu takes the
+    # body as it is (no base64), which Celery then decodes as JSON.
     return json.dumps(
         {
-            "body": base64.b64encode(body).decode("ascii"),
+            "body": body.decode("utf-8"),
             "content-encoding": "utf-8",
             "content-type": "application/json",
             "headers": headers,
@@ -109,7 +109,6 @@ def _redis_envelope(
                 "delivery_mode": 2,
                 "delivery_info": {"exchange": "", "routing_key": queue},
                 "priority": 0,
-                "body_encoding": "base64",
                 "delivery_tag": task_id,
             },
         },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
@@ -21,3 +23,13 @@ class IngressMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def observe(self, instance: str, outcome: str, seconds: float) -> None:
+        """Count one webhook and its answer time (label children looked up once)."""
+        children = self._children.get((instance, outcome))
+        if children is None:
+            children = (self.webhooks.labels(instance, outcome), self.latency.labels(instance))
+            self._children[(instance, outcome)] = children
+        children[0].inc()
+        children[1].observe(seconds)

@@ -53,7 +53,12 @@ class _Headers(dict[str, str]):
 
 @dataclass
 class WebhookRequest:
-    """A raw inbound webhook, free of any web framework."""
+    """A raw inbound webhook, free of any web framework.
+
+    ``headers`` is looked up case-insensitively. A plain ``dict`` is wrapped to make it so;
+    any other mapping (a web framework's header object) must already be case-insensitive,
+    and is used as it is, without a copy.
+    """
 
     body: bytes
     headers: Mapping[str, str]
@@ -61,7 +66,8 @@ class WebhookRequest:
     received_at: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
-        self.headers = _Headers(self.headers)
+        if isinstance(self.headers, dict) and not isinstance(self.headers, _Headers):
+            self.headers = _Headers(self.headers)
 
 
 class InboundKind(StrEnum):

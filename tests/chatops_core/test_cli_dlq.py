@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import socket
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import redis
 from chatops_core.cli import main
 from chatops_core.store import IncidentStore
 from chatops_core.tasks import COMMAND_TASK, DELIVER_TASK, INTERACTIVE_QUEUE, NOTIFICATIONS_QUEUE
+from tests.celery_messages import task_body
 
 DELIVER_ARGS: list[Any] = [
     "slack",
@@ -63,7 +63,7 @@ def queued(client: redis.Redis, queue: str) -> list[tuple[str, list[Any], dict[s
         envelope = json.loads(raw)
         assert envelope["content-type"] == "application/json"
         assert envelope["properties"]["delivery_info"]["routing_key"] == queue
-        args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        args, kwargs, _embed = task_body(envelope)
         messages.append((envelope["headers"]["task"], args, kwargs))
     return messages
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import redis
 
 from chatops_core.models import Severity
 from chatops_core.store import IncidentStore
+from tests.celery_messages import task_body
 from tests.e2e.stack import Stack, start_stack
 
 pytestmark = pytest.mark.e2e
@@ -82,7 +82,7 @@ def task_args(raw: bytes | str | None) -> list[Any]:
     assert raw is not None
     envelope = json.loads(raw)
     assert envelope["headers"]["task"] == "chatops.notify"
-    args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
+    args, kwargs, _ = task_body(envelope)
     assert kwargs == {}
     return list(args)
 

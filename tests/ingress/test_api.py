@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from chatops_core.settings import Settings, SlackSettings
 from chatops_core.state import Action
 from chatops_core.store import IncidentStore
 from ingress.app import create_app
+from tests.celery_messages import task_body
 
 TOKEN = "api-unit-token-5b0e6f1d8c2a"
 QUEUE = "notifications"
@@ -91,7 +91,7 @@ def messages(redis_client: redis.Redis) -> list[dict[str, Any]]:
 
 
 def task_args(envelope: dict[str, Any]) -> list[Any]:
-    args, kwargs, embed = json.loads(base64.b64decode(envelope["body"]))
+    args, kwargs, embed = task_body(envelope)
     assert kwargs == {} and embed == {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
     return list(args)
 

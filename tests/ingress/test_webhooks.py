@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from chatops_core.publisher import TaskPublisher
 from chatops_core.settings import Settings, SlackSettings
 from chatops_core.simulate import sign_slack, slash_command_body
 from ingress.app import create_app
+from tests.celery_messages import task_body
 
 SECRET = "unit-signing-secret"
 
@@ -61,7 +61,7 @@ def test_a_command_becomes_an_ordinary_celery_message(client: FlaskClient, redis
     envelope = json.loads(raw)
     assert envelope["headers"]["task"] == "chatops.command"
     assert envelope["content-type"] == "application/json"
-    args, kwargs, embed = json.loads(base64.b64decode(envelope["body"]))
+    args, kwargs, embed = task_body(envelope)
     assert kwargs == {} and embed["chain"] is None
     (payload,) = args
     assert payload["text"] == "declare sev2 DB down"
@@ -69,13 +69,15 @@ def test_a_command_becomes_an_ordinary_celery_message(client: FlaskClient, redis
     assert payload["instance"] == "slack" and payload["platform"] == "slack"
 
 
-def test_the_same_request_delivered_twice_is_enqueued_once(
-    client: FlaskClient, redis_client: redis.Redis
-) -> None:
+def test_a_repeated_command_carries_the_same_key(client: FlaskClient, redis_client: redis.Redis) -> None:
+    # Slack does not retry slash commands; should a request come twice, both messages carry
+    # one key, and the worker acts on a key once (tests/workers/test_command_steps.py).
     body, headers = command(trigger="same.trigger")
     assert client.post("/webhooks/slack", data=body, headers=headers).status_code == 200
     assert client.post("/webhooks/slack", data=body, headers=headers).status_code == 200
-    assert redis_client.llen("interactive") == 1
+    messages = redis_client.lrange("interactive", 0, -1)
+    keys = [task_body(json.loads(raw))[0][0]["key"] for raw in messages]
+    assert len(keys) == 2 and keys[0] == keys[1]
 
 
 def test_distinct_commands_are_all_enqueued(client: FlaskClient, redis_client: redis.Redis) -> None:

@@ -97,9 +97,7 @@ def _parse_form(request: WebhookRequest, instance: str) -> Inbound:
     if "command" in fields:
         command = _slash_command(fields, request, instance)
         # An empty 200 tells Slack the command was received; the answer goes to response_url.
-        return Inbound(
-            kind=InboundKind.COMMAND, status=200, body=b"", command=command, dedupe_key=command.key
-        )
+        return Inbound(kind=InboundKind.COMMAND, status=200, body=b"", command=command)
     if "payload" in fields:
         _json(fields["payload"], "interaction payload")
         # Clicks on message components are acknowledged and not acted on yet.
