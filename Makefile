@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingress.py
+	$(BIN)/python bench/fanout.py
 
 DEV_STAMP := $(VENV)/.installed-dev
 
