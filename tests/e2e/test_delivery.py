@@ -21,7 +21,7 @@ from chatops_core.publisher import TaskPublisher
 from chatops_core.stack import worker_argv
 from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK
 from tests.e2e.stack import Stack, start_stack
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack_server import FakeSlack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -169,3 +169,20 @@ def test_a_permanent_failure_is_dead_lettered_then_replayed(
     assert '"event":"dead_lettered","notification_id":"dlq-1","target":"slack/#war-room"' in logs
     assert '"event":"delivered","notification_id":"dlq-1","target":"slack/#war-room"' in logs
     assert slack.token not in logs
+
+
+def test_a_malformed_notification_is_dead_lettered_not_retried(stack: Stack, redis_url: str) -> None:
+    from chatops_core.store import IncidentStore
+
+    TaskPublisher(redis_url).send(
+        NOTIFY_TASK,
+        [{"type": "incident.exploded", "incident": {"id": "INC-1"}}, "bad-1"],
+        queue=NOTIFICATIONS_QUEUE,
+    )
+    store = IncidentStore(stack.env["CHATOPS_DATABASE_URL"])
+    try:
+        (letter,) = wait_for(store.dead_letters, timeout=30)
+    finally:
+        store.close()
+    assert letter.task_name == "chatops.notify" and letter.notification_id == "bad-1"
+    assert "type" in letter.reason and letter.attempts == 1

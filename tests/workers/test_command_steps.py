@@ -225,3 +225,24 @@ def test_backoff_grows_with_jitter_and_is_bounded() -> None:
     assert 4.0 <= delays[3] <= 8.0
     assert all(d <= CAP_SECONDS for d in delays)
     assert len({round(countdown(Retryable(), 5, rng), 6) for _ in range(20)}) > 1
+
+
+def test_join_and_leave_the_incident_channel(runtime: Runtime, slack: FakeSlack) -> None:
+    run_command(
+        runtime,
+        runtime.provider("slack"),
+        inbound(slack, "declare Cert expiry", key="k-j0"),
+        enqueue=Enqueued(),
+    )
+    channel_id = runtime.store.get(1).channel_id
+    assert channel_id is not None
+    bob = inbound(slack, "join INC-1", key="k-j1").model_copy(
+        update={"user": Actor(user_id="U200BOB", user_name="bob")}
+    )
+    run_command(runtime, runtime.provider("slack"), bob, enqueue=Enqueued())
+    assert "U200BOB" in slack.channel(channel_id)["members"]
+    leave = bob.model_copy(update={"key": "k-j2", "text": "leave INC-1"})
+    run_command(runtime, runtime.provider("slack"), leave, enqueue=Enqueued())
+    assert "U200BOB" not in slack.channel(channel_id)["members"]
+    kinds = [e.kind.value for e in runtime.store.timeline(1)]
+    assert kinds[-2:] == ["joined", "left"]
