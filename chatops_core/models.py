@@ -136,6 +136,17 @@ class InboundCommand(BaseModel):
     response_url: str | None = None
     trigger_id: str | None = None
     received_at: datetime = Field(default_factory=utcnow)
+    # Where it came from: a typed command, a click on a message, a submitted form, a mention of
+    # the bot (or a direct message), or a reaction that marks a message for the timeline.
+    source: Literal["command", "action", "form", "mention", "reaction"] = "command"
+    # A mention is answered in this thread.
+    thread_ts: str | None = None
+    # The message clicked (action) or marked (reaction).
+    message_ts: str | None = None
+    # Open this form instead of running ``text`` (e.g. ``declare`` with no title).
+    form: Literal["declare", "resolve"] | None = None
+    # Form values beyond the command text.
+    description: str | None = None
 
 
 class Reply(BaseModel):
