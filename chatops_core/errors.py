@@ -88,6 +88,12 @@ class MessageNotFound(NotFound):
     code = "message_not_found"
 
 
+class TriggerExpired(Permanent):
+    """A form could not open: its one-use trigger was stale, already used or not valid."""
+
+    code = "trigger_expired"
+
+
 class ProviderError(Permanent):
     """Any other refusal by the platform (the platform's own code is in ``details``)."""
 

@@ -40,6 +40,13 @@ class SlackSettings(BaseModel):
     create_incident_channels: bool = False
     notification_channels: dict[Severity, str] = Field(default_factory=dict)
     timeout: float = 10.0
+    # The emoji (name without colons) that marks a message for the incident's timeline.
+    timeline_reaction: str = "pushpin"
+    # Archive an incident's own channel when the incident is closed.
+    archive_on_close: bool = False
+    # The bot's own user id, so its own messages are ignored. When None, the
+    # ``authorizations[0].user_id`` and ``api_app_id`` fields of each event are used instead.
+    bot_user_id: str | None = None
 
     @field_validator("api_url")
     @classmethod

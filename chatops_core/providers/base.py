@@ -15,11 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from chatops_core.errors import OperationNotSupported
 from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Reply
 from chatops_core.notifications import Announcement
+
+FormName = Literal["declare", "resolve"]
+"""The forms a platform may open: declaring an incident, resolving one."""
 
 
 class Operation(StrEnum):
@@ -157,5 +160,42 @@ class Provider(ABC):
 
     def channel_name_for(self, incident_id: str, title: str) -> str:
         """A channel name for an incident, valid on this platform."""
+        self.require(Operation.CHANNEL_MANAGEMENT)
+        raise NotImplementedError
+
+    # -- interactive (clicks, forms) and bot mentions ---------------------------------
+    def open_form(
+        self, trigger_id: str, form: FormName, *, incident_id: str | None, context: dict[str, str]
+    ) -> None:
+        """Open ``form`` for the person whose interaction gave ``trigger_id``.
+
+        ``context`` (and ``incident_id``) come back with the submitted form. Raises
+        :class:`~chatops_core.errors.TriggerExpired` when the trigger is stale or used.
+        """
+        self.require(Operation.INTERACTIVE)
+        raise NotImplementedError
+
+    def offer_form(self, command: InboundCommand, form: FormName, incident_id: str | None) -> None:
+        """Show the person who ran ``command``, and only them, a button that opens ``form``."""
+        self.require(Operation.INTERACTIVE)
+        raise NotImplementedError
+
+    def reply_in_thread(self, channel: str, thread_ts: str | None, reply: Reply) -> MessageRef:
+        """Post ``reply`` in ``channel``, in the thread of ``thread_ts`` (top level when None)."""
+        self.require(Operation.BOT_MENTIONS)
+        raise NotImplementedError
+
+    def message_text(self, channel_id: str, message_id: str) -> tuple[str | None, str]:
+        """The author's user id (None for an app or webhook) and the text of one message."""
+        self.require(Operation.BOT_MENTIONS)
+        raise NotImplementedError
+
+    def pin(self, channel_id: str, message_id: str) -> None:
+        """Pin a message in its channel; one already pinned is not an error."""
+        self.require(Operation.INTERACTIVE)
+        raise NotImplementedError
+
+    def archive(self, channel_id: str) -> None:
+        """Archive a channel; one already archived is not an error."""
         self.require(Operation.CHANNEL_MANAGEMENT)
         raise NotImplementedError

@@ -13,6 +13,11 @@ Behaviour follows Slack's documentation:
 - Rate limits: https://docs.slack.dev/apis/web-api/rate-limits
 - ``response_url``: https://docs.slack.dev/interactivity/handling-user-interaction/
 - Request signing (``signed_headers``): https://docs.slack.dev/authentication/verifying-requests-from-slack/
+- Modals: https://docs.slack.dev/reference/methods/views.open (a ``trigger_id`` opens one view,
+  within 3 s) and https://docs.slack.dev/reference/views/modal-view (limits)
+- Threads: https://docs.slack.dev/reference/methods/conversations.history lists a channel's
+  own messages, not replies in threads; https://docs.slack.dev/reference/methods/conversations.replies
+  lists a thread.
 
 Standard library only, so end-to-end tests can run it in any process::
 
@@ -52,6 +57,10 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _VALID_NAME = re.compile(r"^[a-z0-9_-]+$")
 _MAX_NAME = 80
 _MAX_TOPIC = 250
+_MAX_MODAL_TITLE = 24
+_MAX_METADATA = 3000
+_MAX_VIEW_BLOCKS = 100
+_TRIGGER_ID = re.compile(r"^[0-9]+\.[0-9]+\.[0-9a-zA-Z]+$")
 
 
 # -- records -------------------------------------------------------------------------------
@@ -243,6 +252,10 @@ class FakeSlack:
         self._last_post: dict[str, float] = {}
         self._user_names: dict[str, str] = {}
         self._removed_users: set[str] = set()
+        self._views: list[dict[str, Any]] = []
+        self._used_triggers: set[str] = set()
+        self._expired_triggers: set[str] = set()
+        self._all_triggers_expired = False
         # When True, posting in a public channel the bot has not joined is ``not_in_channel``
         # (as Slack answers without the chat:write.public scope).
         self.require_membership = False
@@ -317,6 +330,48 @@ class FakeSlack:
         with self._lock:
             self._require_channel(channel).is_archived = True
 
+    def add_im(self, user_id: str) -> str:
+        """Open a direct message between the bot and ``user_id``; returns its id (``D...``)."""
+        with self._lock:
+            channel = _Channel(id=f"D{next(self._ids):04d}", name=f"im-{user_id.lower()}", is_private=True)
+            channel.members.update({user_id, self.bot_user_id})
+            self._channels[channel.id] = channel
+            self._messages[channel.id] = []
+            return channel.id
+
+    def add_message(
+        self, channel: str, text: str, *, user: str = "U1AAA", thread_ts: str | None = None
+    ) -> str:
+        """Post ``text`` as ``user`` (a person, not the bot) directly; returns the message's ts.
+
+        With ``thread_ts`` the message is a reply in that message's thread.
+        """
+        with self._lock:
+            found = self._require_channel(channel)
+            ts = self._next_ts()
+            self._messages[found.id].append(
+                {
+                    "ts": ts,
+                    "channel": found.id,
+                    "user": user,
+                    "text": text,
+                    "blocks": None,
+                    "thread_ts": thread_ts,
+                    "edited": 0,
+                    "pinned": False,
+                    "metadata": None,
+                }
+            )
+            return ts
+
+    def expire_triggers(self, *trigger_ids: str) -> None:
+        """Make ``views.open`` answer ``expired_trigger_id`` for these triggers (all, without any)."""
+        with self._lock:
+            if trigger_ids:
+                self._expired_triggers.update(trigger_ids)
+            else:
+                self._all_triggers_expired = True
+
     def add_user(self, user_id: str, name: str | None = None) -> None:
         """Make ``user_id`` exist (again), optionally with a name."""
         with self._lock:
@@ -382,6 +437,17 @@ class FakeSlack:
             if found is None:
                 return []
             return [json.loads(json.dumps(m)) for m in self._messages[found.id]]
+
+    def restore_triggers(self) -> None:
+        """Undo :meth:`expire_triggers`: every well-formed trigger is accepted again."""
+        with self._lock:
+            self._expired_triggers.clear()
+            self._all_triggers_expired = False
+
+    def views(self) -> list[dict[str, Any]]:
+        """The views opened with ``views.open``, oldest first (``id``, ``trigger_id``, ``view``)."""
+        with self._lock:
+            return [json.loads(json.dumps(v)) for v in self._views]
 
     def ephemeral_messages(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Messages sent with ``chat.postEphemeral`` (``channel``, ``user``, ``text``, ``blocks``)."""
@@ -672,16 +738,87 @@ class FakeSlack:
     def _history(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel_param(params, by_name=False)  # history takes ids only
         oldest = float(params.get("oldest") or 0)
+        latest = float(params["latest"]) if params.get("latest") else math.inf
+        inclusive = _flag(params.get("inclusive"))
         limit = int(params.get("limit") or 100)
-        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
-        found = [m for m in reversed(self._messages[channel.id]) if float(m["ts"]) >= oldest][:limit]
-        out = []
-        for message in found:
-            item = {k: v for k, v in message.items() if k != "metadata"}
-            if with_metadata and message.get("metadata"):
-                item["metadata"] = message["metadata"]
-            out.append(item)
-        return {"messages": out, "has_more": False}
+        with_metadata = _flag(params.get("include_all_metadata"))
+        found = [
+            m
+            for m in reversed(self._messages[channel.id])
+            # Replies in a thread are not part of the channel's history.
+            if (not m.get("thread_ts") or m["thread_ts"] == m["ts"])
+            and float(m["ts"]) >= oldest
+            and (float(m["ts"]) <= latest if inclusive else float(m["ts"]) < latest)
+        ][:limit]
+        return {"messages": [_listed(m, with_metadata) for m in found], "has_more": False}
+
+    def _replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel_param(params, by_name=False)
+        ts = str(params.get("ts") or "")
+        messages = self._messages[channel.id]
+        message = next((m for m in messages if m["ts"] == ts), None)
+        if message is None:
+            raise _error("thread_not_found")
+        root_ts = message.get("thread_ts") or message["ts"]
+        root = next((m for m in messages if m["ts"] == root_ts), message)
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params["latest"]) if params.get("latest") else math.inf
+        inclusive = _flag(params.get("inclusive"))
+        limit = int(params.get("limit") or 1000)
+        replies = [
+            m
+            for m in messages
+            if m.get("thread_ts") == root_ts
+            and m["ts"] != root_ts
+            and (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)
+        ]
+        # The thread's first message always comes first.
+        found = [root, *replies][:limit]
+        return {"messages": [_listed(m, False) for m in found], "has_more": False}
+
+    def _archive(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel_param(params, by_name=False)
+        if channel.is_archived:
+            raise _error("already_archived")
+        if channel.name == "general":
+            raise _error("cant_archive_general")
+        channel.is_archived = True
+        return {}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        trigger_id = str(params.get("trigger_id") or "")
+        view = params.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise _error("invalid_arguments") from None
+        if not trigger_id:
+            raise _error(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing `trigger_id`"]}
+            )
+        if not _TRIGGER_ID.match(trigger_id):
+            raise _error("invalid_trigger_id")
+        if self._all_triggers_expired or trigger_id in self._expired_triggers:
+            raise _error("expired_trigger_id")
+        if trigger_id in self._used_triggers:
+            raise _error("exchanged_trigger_id")
+        if not isinstance(view, dict) or not _valid_modal(view):
+            raise _error("invalid_arguments")
+        self._used_triggers.add(trigger_id)
+        view_id = f"V{next(self._ids):08d}"
+        opened = {
+            **view,
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{next(self._ids):08d}",
+            "root_view_id": view_id,
+            "app_id": "A0001",
+            "bot_id": "B0001",
+        }
+        self._views.append({"id": view_id, "trigger_id": trigger_id, "view": opened})
+        return {"view": opened}
 
     def _list(self, params: dict[str, Any]) -> dict[str, Any]:
         channels = [c.to_api() for c in self._channels.values() if not c.is_archived]
@@ -730,6 +867,9 @@ _METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "conversations.list": FakeSlack._list,
     "pins.add": FakeSlack._pin,
     "users.info": FakeSlack._users_info,
+    "conversations.replies": FakeSlack._replies,
+    "conversations.archive": FakeSlack._archive,
+    "views.open": FakeSlack._views_open,
 }
 
 
@@ -762,6 +902,35 @@ def _content(params: dict[str, Any]) -> tuple[str, list[Any] | None]:
     if not text and not blocks:
         raise _error("no_text")
     return str(text or ""), blocks
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument as the Web API takes it: ``1``/``true`` (form or query) or JSON true."""
+    return value is True or str(value or "").lower() in ("1", "true")
+
+
+def _listed(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+    """A stored message as a listing shows it (metadata only when asked for)."""
+    item = {k: v for k, v in message.items() if k != "metadata"}
+    if with_metadata and message.get("metadata"):
+        item["metadata"] = message["metadata"]
+    return item
+
+
+def _valid_modal(view: Any) -> bool:
+    """The checks Slack makes on a modal that the tests rely on (type, title, sizes, blocks)."""
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return False
+    title = view.get("title")
+    if not isinstance(title, dict) or not 0 < len(str(title.get("text") or "")) <= _MAX_MODAL_TITLE:
+        return False
+    if len(str(view.get("private_metadata") or "")) > _MAX_METADATA:
+        return False
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or not 0 < len(blocks) <= _MAX_VIEW_BLOCKS:
+        return False
+    has_input = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
+    return not has_input or isinstance(view.get("submit"), dict)
 
 
 def _id_list(value: Any) -> list[str]:

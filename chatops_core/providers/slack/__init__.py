@@ -1,7 +1,9 @@
 """The Slack provider: one Slack workspace (an installed app) behind the common interface.
 
 The package is split by concern: :mod:`.verify` (request signatures), :mod:`.inbound`
-(webhook parsing), :mod:`.render` (Block Kit), :mod:`.client` (Web API and
+(webhook parsing: slash commands, clicks, forms, mentions, reactions), :mod:`.render`
+(Block Kit messages and the incident card), :mod:`.forms` (modals), :mod:`.actions` (the
+ids shared by what we send and what comes back), :mod:`.client` (Web API and
 ``response_url`` calls), :mod:`.errors` (Slack failures mapped onto
 :mod:`chatops_core.errors`) and :mod:`.channels` (channel names). Nothing outside this
 package needs to know a Slack field name.
@@ -10,21 +12,23 @@ package needs to know a Slack field name.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from slack_sdk.http_retry import RetryIntervalCalculator
 
 from chatops_core.errors import ChannelNotFound, ConfigError, ProviderError
 from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Reply
 from chatops_core.notifications import Announcement
-from chatops_core.providers.base import Inbound, Operation, Provider, WebhookRequest
+from chatops_core.providers.base import FormName, Inbound, Operation, Provider, WebhookRequest
 from chatops_core.providers.slack.channels import channel_name
 from chatops_core.providers.slack.client import SlackApi
 from chatops_core.providers.slack.errors import map_slack_error
+from chatops_core.providers.slack.forms import declare_view, resolve_view
 from chatops_core.providers.slack.inbound import parse_request
 from chatops_core.providers.slack.render import (
     announcement_blocks,
     announcement_text,
+    offer_form_blocks,
     reply_blocks,
     reply_text,
 )
@@ -36,10 +40,15 @@ __all__ = ["SlackProvider", "map_slack_error"]
 # Slack channel ids: C… (public), G… (private), D… (direct message).
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 DELIVERY_EVENT = "chatops_delivery"
+OFFER_FORM_TEXT = {
+    "declare": "The form to declare an incident could not open in time. Open it from here:",
+    "resolve": "The form to resolve {incident} could not open in time. Open it from here:",
+}
 
 
 class SlackProvider(Provider):
-    """A Slack workspace: slash commands in, Block Kit messages and channels out.
+    """A Slack workspace: slash commands, clicks, forms, mentions and reactions in; Block Kit
+    messages, forms and channels out.
 
     ``retry_interval`` sets the pause between the client's in-process retries of
     connection errors and 500/503 answers (tests make it short).
@@ -54,6 +63,8 @@ class SlackProvider(Provider):
             Operation.WEBHOOKS,
             Operation.CHANNEL_MANAGEMENT,
             Operation.SLASH_COMMANDS,
+            Operation.INTERACTIVE,
+            Operation.BOT_MENTIONS,
         }
     )
     settings: SlackSettings
@@ -79,7 +90,12 @@ class SlackProvider(Provider):
 
     def parse(self, request: WebhookRequest) -> Inbound:
         """Classify a verified request: command, in-place answer, or nothing to do."""
-        return parse_request(request, self.name)
+        return parse_request(
+            request,
+            self.name,
+            bot_user_id=self.settings.bot_user_id,
+            timeline_reaction=self.settings.timeline_reaction,
+        )
 
     # -- worker side ---------------------------------------------------------------------
     def health(self) -> str:
@@ -88,16 +104,21 @@ class SlackProvider(Provider):
     def reply(self, command: InboundCommand, reply: Reply) -> None:
         """Answer through the command's ``response_url`` (ephemeral unless asked otherwise).
 
-        A command without a ``response_url`` is answered in its channel instead.
+        A command without a ``response_url`` is answered in its channel instead. The answer to
+        a click or a form never replaces the message clicked (the incident card is updated by
+        its notification instead).
         """
         text = reply_text(reply)
         blocks = reply_blocks(reply)
         if command.response_url:
-            body = {
+            body: dict[str, Any] = {
                 "response_type": "ephemeral" if reply.ephemeral else "in_channel",
                 "text": text,
                 "blocks": blocks,
             }
+            if command.source in ("action", "form"):
+                # https://docs.slack.dev/interactivity/handling-user-interaction/#message_responses
+                body["replace_original"] = False
             self._api.respond(command.response_url, body)
             return
         if not command.channel_id:
@@ -108,6 +129,69 @@ class SlackProvider(Provider):
             self._api.post_ephemeral(command.channel_id, command.user.user_id, text, blocks)
         else:
             self._api.post_message(command.channel_id, text, blocks)
+
+    def reply_in_thread(self, channel: str, thread_ts: str | None, reply: Reply) -> MessageRef:
+        """Post ``reply`` in the thread of ``thread_ts`` (a mention), or at the top level of
+        ``channel`` when ``thread_ts`` is None (a direct message).
+        """
+        return self._api.post_message(channel, reply_text(reply), reply_blocks(reply), thread_ts=thread_ts)
+
+    def open_form(
+        self, trigger_id: str, form: FormName, *, incident_id: str | None, context: dict[str, str]
+    ) -> None:
+        """Open the declare or resolve form (``views.open``) for the person who clicked or typed.
+
+        ``context`` (``channel_id``, ``channel_name``, ``response_url``) and ``incident_id``
+        travel in the form's ``private_metadata`` and come back with the submission. Raises
+        :class:`~chatops_core.errors.TriggerExpired` when the trigger is stale or used.
+        """
+        if form == "declare":
+            view = declare_view(context)
+        elif form == "resolve" and incident_id:
+            view = resolve_view(incident_id, context)
+        else:
+            raise ProviderError(
+                f"Slack open_form: no {form!r} form (resolve needs an incident)", method="views.open"
+            )
+        self._api.open_view(trigger_id, view)
+
+    def offer_form(self, command: InboundCommand, form: FormName, incident_id: str | None) -> None:
+        """Show only the person who ran ``command`` a button that opens ``form`` afresh.
+
+        For when the trigger was too old to open the form: a click on the button brings a new
+        one. Sent through the command's ``response_url`` when it has one, else with
+        ``chat.postEphemeral``.
+        """
+        if form not in OFFER_FORM_TEXT:
+            raise ProviderError(f"Slack offer_form: no {form!r} form", method="offer_form")
+        text = OFFER_FORM_TEXT[form].format(incident=incident_id or "the incident")
+        blocks = offer_form_blocks(text, form, incident_id)
+        if command.response_url:
+            body = {"response_type": "ephemeral", "replace_original": False, "text": text, "blocks": blocks}
+            self._api.respond(command.response_url, body)
+            return
+        if not command.channel_id:
+            raise ProviderError(
+                "Slack offer_form: the command has neither a response_url nor a channel", method="offer_form"
+            )
+        self._api.post_ephemeral(command.channel_id, command.user.user_id, text, blocks)
+
+    def message_text(self, channel_id: str, message_id: str) -> tuple[str | None, str]:
+        """The author's user id (None for a message without one) and the text of a message.
+
+        Raises :class:`~chatops_core.errors.MessageNotFound` when the message is not there.
+        """
+        message = self._api.message(channel_id, message_id)
+        author = message.get("user")
+        return (str(author) if author else None), str(message.get("text") or "")
+
+    def pin(self, channel_id: str, message_id: str) -> None:
+        """Pin a message (``pins.add``); one already pinned is not an error."""
+        self._api.pin(channel_id, message_id)
+
+    def archive(self, channel_id: str) -> None:
+        """Archive a channel (``conversations.archive``); one already archived is not an error."""
+        self._api.archive(channel_id)
 
     def resolve_channel(self, channel: str) -> str:
         """The id of ``channel`` (an id, ``#name`` or ``name``); ids pass through.

@@ -22,7 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, S
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.webhook import WebhookClient
 
-from chatops_core.errors import ProviderError
+from chatops_core.errors import MessageNotFound, ProviderError, TriggerExpired
 from chatops_core.models import ChannelRef, MessageRef
 from chatops_core.providers.slack.channels import normalize_name, with_suffix
 from chatops_core.providers.slack.errors import (
@@ -41,6 +41,8 @@ MAX_INVITES_PER_CALL = 1000
 # Errors that mean "already as asked": not failures for an idempotent task.
 INVITE_NOOP_CODES = frozenset({"already_in_channel", "cant_invite_self"})
 KICK_NOOP_CODES = frozenset({"not_in_channel"})
+PIN_NOOP_CODES = frozenset({"already_pinned"})
+ARCHIVE_NOOP_CODES = frozenset({"already_archived"})
 
 _TRANSLATED: tuple[type[BaseException], ...] = (
     SlackClientError,
@@ -97,13 +99,17 @@ class SlackApi:
         text: str,
         blocks: Sequence[dict[str, Any]],
         metadata: dict[str, Any] | None = None,
+        thread_ts: str | None = None,
     ) -> MessageRef:
         """``chat.postMessage`` (https://docs.slack.dev/reference/methods/chat.postMessage).
 
         ``metadata`` is Slack message metadata (``event_type`` + ``event_payload``), which
-        lets a later attempt find the message in the channel's history.
+        lets a later attempt find the message in the channel's history. ``thread_ts`` posts
+        the message as a reply in that message's thread.
         """
         extra: dict[str, Any] = {"metadata": metadata} if metadata else {}
+        if thread_ts:
+            extra["thread_ts"] = thread_ts
         with translated("chat.postMessage"):
             response = self._web.chat_postMessage(channel=channel, text=text, blocks=blocks, **extra)
         return MessageRef(channel_id=str(response["channel"]), message_id=str(response["ts"]))
@@ -143,6 +149,39 @@ class SlackApi:
             )
         return list(response.get("messages") or [])
 
+    def message(self, channel_id: str, ts: str) -> dict[str, Any]:
+        """The message ``ts`` of a channel; :class:`MessageNotFound` if there is none.
+
+        ``conversations.history`` with ``latest=ts``, ``inclusive`` and ``limit=1`` returns
+        that message when it is in the channel itself
+        (https://docs.slack.dev/reference/methods/conversations.history). A reply in a thread
+        is not listed there, so ``conversations.replies`` is asked next
+        (https://docs.slack.dev/reference/methods/conversations.replies).
+        """
+        with translated("conversations.history"):
+            response = self._web.conversations_history(channel=channel_id, latest=ts, inclusive=True, limit=1)
+        found = _with_ts(response.get("messages"), ts) or _with_ts(self._thread_reply(channel_id, ts), ts)
+        if found is not None:
+            return found
+        raise MessageNotFound(
+            f"Slack conversations.history: no message {ts} in {channel_id}",
+            method="conversations.history",
+            slack_error="message_not_found",
+        )
+
+    def _thread_reply(self, channel_id: str, ts: str) -> list[dict[str, Any]]:
+        """The thread messages at ``ts`` (with the thread's first message); [] when none."""
+        with translated("conversations.replies"):
+            try:
+                response = self._web.conversations_replies(
+                    channel=channel_id, ts=ts, oldest=ts, latest=ts, inclusive=True, limit=2
+                )
+            except SlackApiError as exc:
+                if error_code(exc) == "thread_not_found":
+                    return []
+                raise
+        return list(response.get("messages") or [])
+
     def update_message(self, channel_id: str, ts: str, text: str, blocks: Sequence[dict[str, Any]]) -> None:
         """``chat.update`` (https://docs.slack.dev/reference/methods/chat.update)."""
         with translated("chat.update"):
@@ -152,6 +191,36 @@ class SlackApi:
         """``chat.postEphemeral`` (https://docs.slack.dev/reference/methods/chat.postEphemeral)."""
         with translated("chat.postEphemeral"):
             self._web.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
+
+    def pin(self, channel_id: str, ts: str) -> None:
+        """``pins.add``; a message already pinned is not an error.
+
+        https://docs.slack.dev/reference/methods/pins.add
+        """
+        with translated("pins.add"):
+            try:
+                self._web.pins_add(channel=channel_id, timestamp=ts)
+            except SlackApiError as exc:
+                if error_code(exc) not in PIN_NOOP_CODES:
+                    raise
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """``views.open`` (https://docs.slack.dev/reference/methods/views.open).
+
+        A stale, used or malformed trigger is :class:`TriggerExpired`. Slack has also been seen
+        to answer ``invalid_arguments`` naming the ``trigger_id``, which means the same.
+        """
+        with translated("views.open"):
+            try:
+                self._web.views_open(trigger_id=trigger_id, view=view)
+            except SlackApiError as exc:
+                if error_code(exc) == "invalid_arguments" and _names_trigger(exc):
+                    raise TriggerExpired(
+                        "Slack views.open: the form's trigger cannot be used (invalid_arguments)",
+                        method="views.open",
+                        slack_error="invalid_arguments",
+                    ) from exc
+                raise
 
     def respond(self, response_url: str, body: dict[str, Any]) -> None:
         """Post to a ``response_url`` (ephemeral unless ``response_type`` is ``in_channel``).
@@ -229,6 +298,18 @@ class SlackApi:
                 raise
         return True
 
+    def archive(self, channel_id: str) -> None:
+        """``conversations.archive``; a channel already archived is not an error.
+
+        https://docs.slack.dev/reference/methods/conversations.archive
+        """
+        with translated("conversations.archive"):
+            try:
+                self._web.conversations_archive(channel=channel_id)
+            except SlackApiError as exc:
+                if error_code(exc) not in ARCHIVE_NOOP_CODES:
+                    raise
+
     def kick(self, channel_id: str, user_id: str) -> None:
         """``conversations.kick``; a user who is not there is not an error.
 
@@ -240,3 +321,19 @@ class SlackApi:
             except SlackApiError as exc:
                 if error_code(exc) not in KICK_NOOP_CODES:
                     raise
+
+
+def _names_trigger(exc: SlackApiError) -> bool:
+    """Whether a refusal's ``response_metadata.messages`` speak of the ``trigger_id``."""
+    data = getattr(exc.response, "data", None)
+    metadata = data.get("response_metadata") if isinstance(data, dict) else None
+    messages = metadata.get("messages") if isinstance(metadata, dict) else None
+    return isinstance(messages, list) and any("trigger_id" in str(message) for message in messages)
+
+
+def _with_ts(messages: Any, ts: str) -> dict[str, Any] | None:
+    """The message whose ``ts`` is ``ts`` in a list of messages, if any."""
+    for message in messages or []:
+        if isinstance(message, dict) and str(message.get("ts")) == ts:
+            return dict(message)
+    return None

@@ -8,6 +8,7 @@ Slack reports failures two ways: the HTTP status (429 with ``Retry-After``, 5xx)
 - Web API errors: https://docs.slack.dev/apis/web-api/#responses
 - ``response_url`` / incoming webhook errors:
   https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks/
+- ``views.open`` trigger errors: https://docs.slack.dev/reference/methods/views.open
 
 Messages name the method and Slack's error code, never a token or a request body.
 """
@@ -32,6 +33,7 @@ from chatops_core.errors import (
     ProviderError,
     RateLimited,
     ServerError,
+    TriggerExpired,
     UserNotFound,
 )
 
@@ -39,6 +41,11 @@ RATE_LIMIT_CODES = frozenset({"ratelimited", "rate_limited", "message_limit_exce
 CHANNEL_CODES = frozenset({"channel_not_found", "is_archived"})
 USER_CODES = frozenset({"user_not_found", "users_not_found"})
 MESSAGE_CODES = frozenset({"message_not_found"})
+# A trigger_id lives 3 s and opens one view: a stale, used or malformed one cannot open a form.
+# Slack documents "exchanged_trigger_id"; "trigger_exchanged" is accepted as well.
+TRIGGER_CODES = frozenset(
+    {"expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id", "trigger_exchanged"}
+)
 AUTH_CODES = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 # Slack documents these as transient failures on its side ("likely due to a transient
 # issue"), so they are retried like a 5xx even when they arrive with HTTP 200.
@@ -120,6 +127,8 @@ def map_slack_response(
         return UserNotFound(f"{where}: user not found ({code})", **details)
     if code in MESSAGE_CODES:
         return MessageNotFound(f"{where}: message not found ({code})", **details)
+    if code in TRIGGER_CODES:
+        return TriggerExpired(f"{where}: the form's trigger cannot be used ({code})", **details)
     if code in AUTH_CODES or (status == 401 and not code):
         return AuthenticationFailed(f"{where}: authentication failed ({code or 'HTTP 401'})", **details)
     return ProviderError(f"{where} failed: {code or f'HTTP {status}'}", **details)

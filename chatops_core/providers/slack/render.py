@@ -10,6 +10,10 @@ Text from users (titles, summaries, notes) is escaped as Slack asks, so a title 
 (https://docs.slack.dev/messaging/formatting-message-text/#escaping-text). Lengths are
 kept under Block Kit's limits: 150 characters for a header, 3000 for a section, 2000 for
 a field, 50 blocks a message.
+
+An active incident's card carries its controls: buttons to acknowledge, mitigate, resolve and
+escalate, a severity menu and a commander menu. Each names the incident (button ``value``,
+block ``block_id``; see :mod:`.actions`), so a click needs nothing else to find it.
 """
 
 from __future__ import annotations
@@ -20,17 +24,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
+    InteractiveElement,
     MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
+    UserSelectElement,
 )
 
-from chatops_core.models import Incident, Reply, Severity, TimelineEntry
+from chatops_core.models import Incident, Reply, Severity, Status, TimelineEntry
 from chatops_core.notifications import Announcement, IncidentSnapshot
+from chatops_core.providers.slack import actions
+from chatops_core.providers.slack.forms import severity_option, severity_options
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -55,7 +66,8 @@ _HEADLINES = {
     "incident.escalated": "Incident escalated",
     "incident.sla_breach": "Incident SLA breached",
 }
-_USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_USER_ID_RE = re.compile(r"^([UW][A-Z0-9]{2,})$")
+_USER_MENTION_RE = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^<>]*)?>$")
 
 
 def escape(text: str) -> str:
@@ -76,11 +88,20 @@ def link(url: str, label: str) -> str:
     return f"<{safe_url}|{escape(label).replace('|', '/')}>"
 
 
+def user_id(who: str | None) -> str | None:
+    """The Slack user id in ``U123``, ``<@U123>`` or ``<@U123|name>``; None for anything else."""
+    if not who:
+        return None
+    match = _USER_ID_RE.match(who) or _USER_MENTION_RE.match(who)
+    return match.group(1) if match else None
+
+
 def person(who: str | None) -> str:
-    """A Slack mention for a user id, the escaped name otherwise."""
+    """A Slack mention for a user id (or a mention of one), the escaped name otherwise."""
     if not who:
         return "_unassigned_"
-    return f"<@{who}>" if _USER_ID_RE.match(who) else escape(who)
+    found = user_id(who)
+    return f"<@{found}>" if found else escape(who)
 
 
 def when(moment: datetime) -> str:
@@ -88,6 +109,30 @@ def when(moment: datetime) -> str:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def age(moment: datetime, now: datetime) -> str:
+    """How long ago ``moment`` was, in a few characters: ``just now``, ``5 min ago``, ``3 h ago``."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    seconds = max(0, int((now - aware).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    days = seconds // 86400
+    return f"{days} day{'s' if days != 1 else ''} ago"
+
+
+def since(moment: datetime, now: datetime) -> str:
+    """A relative date Slack keeps current in the reader's client (``{ago}``), with the age
+    at rendering time as its fallback.
+
+    https://docs.slack.dev/messaging/formatting-message-text/#date-formatting
+    """
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return f"<!date^{int(aware.timestamp())}^{{ago}}|{age(aware, now)}>"
 
 
 def _mrkdwn(text: str) -> MarkdownTextObject:
@@ -210,8 +255,12 @@ def announcement_text(announcement: Announcement) -> str:
     return truncate(escape(text), FALLBACK_MAX)
 
 
-def announcement_blocks(announcement: Announcement) -> list[dict[str, Any]]:
-    """Blocks for an incident announcement: title, severity, status, commander, id, link, summary."""
+def announcement_blocks(announcement: Announcement, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Blocks for an incident announcement: title, severity, status, commander, id, link, summary,
+    the incident's age and, while it is active, its controls (:func:`card_controls`).
+
+    ``now`` is the moment the age is measured from (the current time by default).
+    """
     inc = announcement.incident
     headline = _HEADLINES.get(announcement.type, "Incident")
     blocks: list[Block] = [
@@ -224,9 +273,70 @@ def announcement_blocks(announcement: Announcement) -> list[dict[str, Any]]:
         context.append(link(announcement.incident_url, f"Open {inc.id}"))
     if announcement.actor:
         context.append(f"by {person(announcement.actor)}")
-    context.append(f"declared {when(inc.created_at)}")
+    context.append(f"declared {since(inc.created_at, now or datetime.now(UTC))}")
     blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
+    controls = card_controls(inc)
+    if controls is not None:
+        blocks.append(controls)
     return _finish(blocks)
+
+
+def card_controls(incident: IncidentSnapshot) -> ActionsBlock | None:
+    """The card's buttons and menus, or None once the incident is resolved or closed.
+
+    - Acknowledge while open; Mitigate while open or acknowledged; Resolve (primary) while
+      active; Escalate (danger) unless already SEV-1.
+    - A severity menu showing the current severity, and a commander menu.
+
+    Buttons carry the incident id as their ``value``; the block's ``block_id`` carries it for
+    the menus (https://docs.slack.dev/reference/block-kit/blocks/actions-block).
+    """
+    if not incident.status.is_active:
+        return None
+    elements: list[InteractiveElement] = []
+
+    def button(label: str, action_id: str, style: str | None = None) -> None:
+        elements.append(
+            ButtonElement(
+                text=PlainTextObject(text=label), action_id=action_id, value=incident.id, style=style
+            )
+        )
+
+    if incident.status is Status.OPEN:
+        button("Acknowledge", actions.ACK)
+    if incident.status in (Status.OPEN, Status.ACKNOWLEDGED):
+        button("Mitigate", actions.MITIGATE)
+    button("Resolve", actions.RESOLVE, "primary")
+    if incident.severity is not Severity.SEV1:
+        button("Escalate", actions.ESCALATE, "danger")
+    elements.append(
+        StaticSelectElement(
+            action_id=actions.SEVERITY,
+            placeholder=PlainTextObject(text="Severity"),
+            options=severity_options(),
+            initial_option=severity_option(incident.severity),
+        )
+    )
+    elements.append(
+        UserSelectElement(
+            action_id=actions.ASSIGN,
+            placeholder=PlainTextObject(text="Commander"),
+            initial_user=user_id(incident.commander),
+        )
+    )
+    return ActionsBlock(block_id=actions.block_id(incident.id, incident.version), elements=elements)
+
+
+def offer_form_blocks(text: str, form: str, incident_id: str | None) -> list[dict[str, Any]]:
+    """A line of text and an "Open the form" button (``im:open_form``, value: the form's name).
+
+    The block's ``block_id`` names the incident, when there is one, as on the card.
+    """
+    button = ButtonElement(
+        text=PlainTextObject(text="Open the form"), action_id=actions.OPEN_FORM, value=form, style="primary"
+    )
+    block_id = actions.block_id(incident_id) if incident_id else None
+    return _finish([_section(escape(text)), ActionsBlock(block_id=block_id, elements=[button])])
 
 
 def _finish(blocks: list[Block]) -> list[dict[str, Any]]:

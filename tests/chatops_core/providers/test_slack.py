@@ -185,12 +185,12 @@ def test_declares_what_it_implements(offline: SlackProvider) -> None:
         Operation.WEBHOOKS,
         Operation.CHANNEL_MANAGEMENT,
         Operation.SLASH_COMMANDS,
+        Operation.INTERACTIVE,
+        Operation.BOT_MENTIONS,
     ):
         assert offline.supports(op)
     for op in (
         Operation.USER_MANAGEMENT,
-        Operation.INTERACTIVE,
-        Operation.BOT_MENTIONS,
         Operation.DELETE_MESSAGE,
     ):
         assert not offline.supports(op)
@@ -383,7 +383,7 @@ def test_parse_event_callback_dedupes_on_event_id(offline: SlackProvider) -> Non
     inbound = offline.parse(
         signed_request(fixture("event_callback_app_mention.json"), "application/json; charset=utf-8")
     )
-    assert inbound.kind is InboundKind.IGNORE
+    assert inbound.kind is InboundKind.COMMAND
     assert inbound.status == 200
     assert inbound.dedupe_key == "Ev0LAN670R"
 
