@@ -57,7 +57,7 @@ def slash_command_body(
         "text": text,
         "api_app_id": "A0SIMULATE",
         "response_url": response_url,
-        "trigger_id": f"{int(time.time())}.{secrets.token_hex(6)}",
+        "trigger_id": f"{time.time_ns() // 1000}.{secrets.randbelow(10**10)}.{secrets.token_hex(16)}",
     }
     return urlencode(fields).encode()
 

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chatops_core.errors import RateLimited
+from chatops_core.errors import ChatOpsError, RateLimited
 from chatops_core.models import MessageRef
 from chatops_core.notifications import Announcement, Notification
+from chatops_core.providers import Operation, Provider
 from chatops_core.routing import route_notification
 from chatops_core.tasks import DELIVER_TASK, NOTIFICATIONS_QUEUE
 from workers.runtime import Runtime
@@ -136,6 +137,8 @@ def deliver(
                 return Result("duplicate", found)
         ref = provider.announce(channel, announcement, key=key)
         _posted(runtime, key, instance, channel, incident_ref, ref, version)
+        if channel == notification.incident.channel_id and provider.supports(Operation.INTERACTIVE):
+            _pin(provider, ref)
         return Result("delivered", ref)
 
 
@@ -183,6 +186,14 @@ def _posted(
         message_id=ref.message_id,
         version=version,
     )
+
+
+def _pin(provider: Provider, ref: MessageRef) -> None:
+    # The card in the incident's own channel is pinned; a failed pin does not undo the post.
+    try:
+        provider.pin(ref.channel_id, ref.message_id)
+    except ChatOpsError as exc:
+        log.warning("could not pin the incident card in %s: %s", ref.channel_id, exc.code)
 
 
 def _take_slot(runtime: Runtime, pace_key: str, interval: float) -> None:

@@ -23,6 +23,14 @@ from chatops_core.providers import Operation, Provider
 from chatops_core.routing import route
 from chatops_core.tasks import COMMAND_TASK, DELIVER_TASK, NOTIFICATIONS_QUEUE, NOTIFY_TASK
 from workers.delivery import Busy, SlotLater, deliver, delivery_key, fan_out, hold_off, log_event
+from workers.interactive import (
+    MENTION_HELP,
+    answer,
+    command_text,
+    open_form,
+    timeline_mark,
+    wants_declare_form,
+)
 from workers.retry import countdown
 from workers.runtime import Runtime
 
@@ -184,16 +192,39 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
     done = store.steps_done(key)
     if "done" in done:
         return
+    if inbound.source == "reaction":
+        timeline_mark(runtime, provider, inbound)
+        store.mark_step(key, "done")
+        return
+    if inbound.form or wants_declare_form(inbound, provider):
+        incident_id = (
+            inbound.text.split()[1] if inbound.form == "resolve" and len(inbound.text.split()) > 1 else None
+        )
+        open_form(provider, inbound, inbound.form or "declare", incident_id)
+        store.mark_step(key, "done")
+        return
+    text = command_text(inbound)
+    if text is None:
+        if "reply" not in done:
+            answer(provider, inbound, Reply(text=MENTION_HELP))
+        store.mark_step(key, "done")
+        return
     try:
-        parsed = parse_command(inbound.text)
+        parsed = parse_command(text)
         conf = runtime.settings.providers.get(inbound.instance)
         create_channels = bool(getattr(conf, "create_incident_channels", False)) and provider.supports(
             Operation.CHANNEL_MANAGEMENT
         )
-        outcome = CommandService(store).execute(inbound, parsed, create_channels=create_channels)
+        outcome = CommandService(store).execute(
+            inbound,
+            parsed,
+            create_channels=create_channels,
+            archive_on_close=bool(getattr(conf, "archive_on_close", False)),
+            description=inbound.description,
+        )
     except CommandError as exc:
         if "reply" not in done:
-            provider.reply(inbound, Reply(text=exc.message))
+            answer(provider, inbound, Reply(text=exc.message))
             store.mark_step(key, "reply")
         store.mark_step(key, "done")
         return
@@ -217,8 +248,13 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
         ):
             # The incident's card in this channel shows the change: confirm to the caller only.
             reply = reply.model_copy(update={"ephemeral": True})
-        provider.reply(inbound, reply)
+        if inbound.source != "action":  # a click's feedback is its card, updated in place
+            answer(provider, inbound, reply)
         store.mark_step(key, "reply")
+
+    if outcome.archive and outcome.incident and outcome.incident.channel_id and "archive" not in done:
+        provider.archive(outcome.incident.channel_id)
+        store.mark_step(key, "archive")
 
     if outcome.notification and outcome.incident and "announce" not in done:
         _enqueue_notification(runtime, inbound, outcome, enqueue)

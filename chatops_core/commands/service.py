@@ -41,6 +41,7 @@ class Outcome:
     create_channel: bool = False
     invite: str | None = None
     kick: str | None = None
+    archive: bool = False
     replayed: bool = False
 
 
@@ -54,6 +55,8 @@ class CommandService:
         parsed: ParsedCommand,
         *,
         create_channels: bool = False,
+        archive_on_close: bool = False,
+        description: str | None = None,
         now: datetime | None = None,
     ) -> Outcome:
         """Run ``parsed`` for ``command``; raise :class:`CommandError` for wrong input."""
@@ -63,7 +66,7 @@ class CommandService:
         if name is CommandName.HELP:
             return Outcome(reply=Reply(text=help_text(parsed.topic, root=command.command)))
         if name is CommandName.DECLARE:
-            return self._declare(command, parsed, actor, at, create_channels)
+            return self._declare(command, parsed, actor, at, create_channels, description)
         if name is CommandName.LIST:
             return self._list(parsed)
         incident = self._target(command, parsed)
@@ -96,10 +99,18 @@ class CommandService:
             commander=parsed.user,
             key=command.key,
         )
-        return _changed(applied, action)
+        outcome = _changed(applied, action)
+        outcome.archive = action is Action.CLOSE and archive_on_close
+        return outcome
 
     def _declare(
-        self, command: InboundCommand, parsed: ParsedCommand, actor: str, at: datetime, create_channels: bool
+        self,
+        command: InboundCommand,
+        parsed: ParsedCommand,
+        actor: str,
+        at: datetime,
+        create_channels: bool,
+        description: str | None,
     ) -> Outcome:
         title = parsed.text or ""
         applied = self.store.declare(
@@ -110,6 +121,7 @@ class CommandService:
             instance=command.instance,
             channel=command.channel_name or command.channel_id,
             at=at,
+            description=description,
             key=command.key,
         )
         incident = applied.incident
