@@ -235,6 +235,15 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
     elif outcome.create_channel and outcome.incident:
         outcome.incident = store.get(outcome.incident.number)
 
+    if (
+        outcome.commander_to_invite
+        and outcome.incident
+        and outcome.incident.channel_id
+        and "commander" not in done
+    ):
+        provider.invite(outcome.incident.channel_id, [outcome.commander_to_invite])
+        store.mark_step(key, "commander")
+
     if (outcome.invite or outcome.kick) and outcome.incident and "membership" not in done:
         _membership(runtime, provider, inbound, outcome)
         store.mark_step(key, "membership")

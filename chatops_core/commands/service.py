@@ -7,6 +7,7 @@ those effects through the provider, so each step can be retried on its own.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +29,7 @@ _ACTIONS: dict[CommandName, Action] = {
 }
 
 STATUS_TIMELINE_ENTRIES = 10
+_USER_ID = re.compile(r"<@([A-Z0-9]+)>")
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Outcome:
     invite: str | None = None
     kick: str | None = None
     archive: bool = False
+    # A new commander (by user id) to bring into the incident's own channel.
+    commander_to_invite: str | None = None
     replayed: bool = False
 
 
@@ -101,6 +105,12 @@ class CommandService:
         )
         outcome = _changed(applied, action)
         outcome.archive = action is Action.CLOSE and archive_on_close
+        if applied.incident.channel_id and not applied.replayed:
+            if action is Action.ACK and applied.incident.commander == actor:
+                outcome.commander_to_invite = command.user.user_id
+            elif action is Action.ASSIGN and parsed.user:
+                mention = _USER_ID.fullmatch(parsed.user)
+                outcome.commander_to_invite = mention.group(1) if mention else None
         return outcome
 
     def _declare(

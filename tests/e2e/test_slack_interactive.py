@@ -271,3 +271,18 @@ def test_a_pushpin_adds_the_message_to_the_timeline(stack: Stack, slack: FakeSla
 
     (entry,) = slack.wait_for(noted, timeout=20)
     assert "U400DAN" in entry.actor
+
+
+def test_the_severity_and_commander_menus(stack: Stack, slack: FakeSlack) -> None:
+    inc, card = declare(stack, slack, "Webhooks delayed")
+    click(
+        stack,
+        slack,
+        card,
+        "im:severity",
+        selected_option={"text": {"type": "plain_text", "text": "SEV-1"}, "value": "sev1"},
+    )
+    slack.wait_for(lambda: state(stack, inc)["severity"] == "SEV-1" or None, timeout=20)
+    click(stack, slack, card_now(slack, card), "im:assign", selected_user="U600FRAN")
+    slack.wait_for(lambda: "U600FRAN" in json.dumps(card_now(slack, card)["blocks"]) or None, timeout=20)
+    assert "U600FRAN" in slack.channel(card["channel"])["members"]

@@ -246,3 +246,19 @@ def test_join_and_leave_the_incident_channel(runtime: Runtime, slack: FakeSlack)
     assert "U200BOB" not in slack.channel(channel_id)["members"]
     kinds = [e.kind.value for e in runtime.store.timeline(1)]
     assert kinds[-2:] == ["joined", "left"]
+
+
+def test_the_commander_is_brought_into_the_channel_and_close_archives_it(
+    runtime: Runtime, slack: FakeSlack
+) -> None:
+    runtime.settings.providers["slack"].archive_on_close = True
+    provider = runtime.provider("slack")
+    run_command(runtime, provider, inbound(slack, "declare Queue stuck", key="k-a0"), enqueue=Enqueued())
+    channel_id = runtime.store.get(1).channel_id
+    assert channel_id is not None
+    run_command(runtime, provider, inbound(slack, "assign INC-1 <@U500ERIN>", key="k-a1"), enqueue=Enqueued())
+    assert "U500ERIN" in slack.channel(channel_id)["members"]
+    for i, text in enumerate(["resolve INC-1 drained", "close INC-1"]):
+        run_command(runtime, provider, inbound(slack, text, key=f"k-a{i + 2}"), enqueue=Enqueued())
+    assert slack.channel(channel_id)["is_archived"] is True
+    assert len(slack.calls("conversations.archive")) == 1
