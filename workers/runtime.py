@@ -6,7 +6,6 @@ Built lazily, once per process (after the pool forks), from the one settings obj
 from __future__ import annotations
 
 import logging
-import threading
 from functools import cached_property
 
 import redis
@@ -25,7 +24,6 @@ log = logging.getLogger("chatops.worker")
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
 
     @cached_property
     def store(self) -> IncidentStore:

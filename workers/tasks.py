@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from chatops_core.commands.grammar import parse_command
 from chatops_core.commands.service import CommandService, Outcome
 from chatops_core.errors import CommandError, Permanent, RateLimited, Retryable
-from chatops_core.models import EntryKind, InboundCommand, Reply, utcnow
+from chatops_core.models import EntryKind, InboundCommand, Incident, Reply, utcnow
 from chatops_core.notifications import IncidentSnapshot, Notification
 from chatops_core.providers import Operation, Provider
 from chatops_core.routing import route
@@ -273,7 +273,7 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
 
 def _create_incident_channel(
     runtime: Runtime, provider: Provider, inbound: InboundCommand, outcome: Outcome
-) -> Any:
+) -> Incident:
     store = runtime.store
     incident = outcome.incident
     assert incident is not None
