@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from chatops_core.commands.grammar import parse_command
 from chatops_core.commands.service import CommandService, Outcome
-from chatops_core.errors import CommandError, Permanent, RateLimited, Retryable
-from chatops_core.models import EntryKind, InboundCommand, Incident, Reply, utcnow
+from chatops_core.errors import ChannelNotFound, CommandError, Permanent, RateLimited, Retryable
+from chatops_core.models import ChannelRef, EntryKind, InboundCommand, Incident, Reply, utcnow
 from chatops_core.notifications import IncidentSnapshot, Notification
 from chatops_core.providers import Operation, Provider
 from chatops_core.routing import route
@@ -230,7 +230,9 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
         return
 
     if outcome.create_channel and outcome.incident and "channel" not in done:
-        outcome.incident = _create_incident_channel(runtime, provider, inbound, outcome)
+        outcome.incident = _create_incident_channel(
+            runtime, provider, inbound, outcome, earlier_attempt="channel-begun" in done
+        )
         store.mark_step(key, "channel")
     elif outcome.create_channel and outcome.incident:
         outcome.incident = store.get(outcome.incident.number)
@@ -272,17 +274,25 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
 
 
 def _create_incident_channel(
-    runtime: Runtime, provider: Provider, inbound: InboundCommand, outcome: Outcome
+    runtime: Runtime,
+    provider: Provider,
+    inbound: InboundCommand,
+    outcome: Outcome,
+    *,
+    earlier_attempt: bool,
 ) -> Incident:
     store = runtime.store
     incident = outcome.incident
     assert incident is not None
     current = store.get(incident.number)
-    if current.channel_id:  # created by an earlier attempt
+    if current.channel_id:  # created and recorded by an earlier attempt
         return current
     name = provider.channel_name_for(incident.id, incident.title)
     topic = f"{incident.id} [{incident.severity.value}] {incident.title}"
-    ref = provider.create_channel(name, topic=topic)
+    ref = _existing_channel(provider, name) if earlier_attempt else None
+    if ref is None:
+        store.mark_step(inbound.key, "channel-begun")
+        ref = provider.create_channel(name, topic=topic)
     updated = store.set_channel(incident.number, channel_id=ref.channel_id, channel_name=ref.name)
     store.add_timeline(
         incident.number,
@@ -295,6 +305,17 @@ def _create_incident_channel(
     )
     provider.invite(ref.channel_id, [inbound.user.user_id])
     return updated
+
+
+def _existing_channel(provider: Provider, name: str) -> ChannelRef | None:
+    """The channel an earlier attempt created but did not get to record, if it is there.
+
+    The name carries the incident's id, so a channel by that name is this incident's.
+    """
+    try:
+        return ChannelRef(channel_id=provider.resolve_channel(name), name=name)
+    except ChannelNotFound:
+        return None
 
 
 def _membership(runtime: Runtime, provider: Provider, inbound: InboundCommand, outcome: Outcome) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chatops_core.errors import RateLimited, Retryable, ServerError
-from chatops_core.models import Actor, InboundCommand, Status
+from chatops_core.models import Actor, InboundCommand, Severity, Status, utcnow
 from chatops_core.notifications import Announcement, Notification
 from chatops_core.providers.slack import SlackProvider
 from chatops_core.settings import Settings, SlackSettings
@@ -262,3 +262,24 @@ def test_the_commander_is_brought_into_the_channel_and_close_archives_it(
         run_command(runtime, provider, inbound(slack, text, key=f"k-a{i + 2}"), enqueue=Enqueued())
     assert slack.channel(channel_id)["is_archived"] is True
     assert len(slack.calls("conversations.archive")) == 1
+
+
+def test_a_channel_created_just_before_a_crash_is_reused(runtime: Runtime, slack: FakeSlack) -> None:
+    provider = runtime.provider("slack")
+    cmd = inbound(slack, "declare Billing lag", key="k-c0")
+    # An earlier attempt declared, began and created the channel, then died before recording it.
+    runtime.store.declare(
+        title="Billing lag",
+        severity=Severity.SEV3,
+        actor="alice",
+        platform="slack",
+        instance="slack",
+        channel="general",
+        at=utcnow(),
+        key=cmd.key,
+    )
+    runtime.store.mark_step(cmd.key, "channel-begun")
+    provider.create_channel("inc-1-billing-lag")
+    run_command(runtime, provider, cmd, enqueue=Enqueued())
+    assert len(slack.calls("conversations.create")) == 1
+    assert runtime.store.get(1).channel_name == "inc-1-billing-lag"
