@@ -42,7 +42,6 @@ from chatops_core.store.delivery import DeliveryRecords
 from chatops_core.store.schema import (
     INCIDENT_COUNTER,
     CounterRow,
-    IncidentMessageRow,
     IncidentRow,
     ProcessedCommandRow,
     TimelineEntryRow,
@@ -508,49 +507,6 @@ class IncidentStore(DeliveryRecords):
             record = self._locked_command(session, key)
             if step not in record.steps:
                 record.steps = sorted({*record.steps, step})
-
-    # --- posted messages ----------------------------------------------------------
-
-    def save_message(
-        self, number: int, *, instance: str, channel_id: str, message_id: str, version: int
-    ) -> None:
-        """Remember the message about incident ``number`` in a channel and the version it shows.
-
-        Inserts or updates the one row per (incident, instance, channel); an update with
-        a lower version than the stored one changes nothing.
-        """
-        with self._writing() as session:
-            self._require(session, number)
-            insert = self._insert(IncidentMessageRow).values(
-                incident_number=number,
-                instance=instance,
-                channel_id=channel_id,
-                message_id=message_id,
-                version=version,
-            )
-            session.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["incident_number", "instance", "channel_id"],
-                    set_={"message_id": insert.excluded.message_id, "version": insert.excluded.version},
-                    where=IncidentMessageRow.version <= insert.excluded.version,
-                )
-            )
-
-    def messages(self, number: int) -> builtins.list[tuple[str, str, str, int]]:
-        """The messages posted about incident ``number``: (instance, channel_id, message_id, version)."""
-        with self._reading() as session:
-            self._require(session, number)
-            rows = session.execute(
-                select(
-                    IncidentMessageRow.instance,
-                    IncidentMessageRow.channel_id,
-                    IncidentMessageRow.message_id,
-                    IncidentMessageRow.version,
-                )
-                .where(IncidentMessageRow.incident_number == number)
-                .order_by(IncidentMessageRow.id)
-            ).all()
-            return [(r.instance, r.channel_id, r.message_id, r.version) for r in rows]
 
 
 def _record_change(

@@ -20,7 +20,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -211,22 +210,6 @@ class ProcessedCommandRow(Base):
     outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     steps: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
-
-
-class IncidentMessageRow(Base):
-    """A message about an incident posted in a channel, with the incident version it shows."""
-
-    __tablename__ = "incident_messages"
-    __table_args__ = (UniqueConstraint("incident_number", "instance", "channel_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    incident_number: Mapped[int] = mapped_column(
-        Integer, ForeignKey("incidents.number", ondelete="CASCADE"), nullable=False
-    )
-    instance: Mapped[str] = mapped_column(String(64), nullable=False)
-    channel_id: Mapped[str] = mapped_column(String(255), nullable=False)
-    message_id: Mapped[str] = mapped_column(String(255), nullable=False)
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class DeliveryRow(Base):

@@ -33,7 +33,7 @@ from chatops_core.store.schema import Base
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 # Upper bound for anything a test waits on (processes, threads, barriers).
 WAIT_SECONDS = 60.0
-TABLES = {"counters", "incidents", "timeline_entries", "processed_commands", "incident_messages"}
+TABLES = {"counters", "incidents", "timeline_entries", "processed_commands"}
 
 
 def at(minutes: float) -> datetime:
@@ -163,13 +163,11 @@ def test_get_unknown_incident(store: IncidentStore) -> None:
     assert str(info.value) == "There is no incident INC-7. Type `/im list all` to see incidents."
     for call in (
         lambda: store.timeline(7),
-        lambda: store.messages(7),
         lambda: act(store, 7, Action.ACK),
         lambda: store.set_channel(7, channel_id="C", channel_name="inc-7"),
         lambda: store.add_timeline(
             7, kind=EntryKind.NOTE, actor="a", platform=None, channel=None, text="x", at=T0
         ),
-        lambda: store.save_message(7, instance="slack", channel_id="C", message_id="m", version=1),
     ):
         with pytest.raises(IncidentNotFound):
             call()
@@ -349,27 +347,6 @@ def test_steps(store: IncidentStore) -> None:
     store.mark_step("k1", "replied")
     assert store.steps_done("k1") == {"channel_created", "announced", "replied"}
     assert declare(store, key="k1").incident == applied.incident
-
-
-def test_messages_never_go_back_a_version(store: IncidentStore) -> None:
-    number = declare(store).incident.number
-    other = declare(store, "other").incident.number
-    assert store.messages(number) == []
-    store.save_message(number, instance="slack", channel_id="C1", message_id="1.0001", version=2)
-    store.save_message(number, instance="slack", channel_id="C1", message_id="1.0000", version=1)
-    assert store.messages(number) == [("slack", "C1", "1.0001", 2)]
-    store.save_message(number, instance="slack", channel_id="C1", message_id="1.0002", version=2)
-    assert store.messages(number) == [("slack", "C1", "1.0002", 2)]
-    store.save_message(number, instance="slack", channel_id="C1", message_id="1.0002", version=5)
-    store.save_message(number, instance="slack", channel_id="C2", message_id="9", version=1)
-    store.save_message(number, instance="teams", channel_id="C1", message_id="t", version=1)
-    store.save_message(other, instance="slack", channel_id="C1", message_id="o", version=1)
-    assert store.messages(number) == [
-        ("slack", "C1", "1.0002", 5),
-        ("slack", "C2", "9", 1),
-        ("teams", "C1", "t", 1),
-    ]
-    assert store.messages(other) == [("slack", "C1", "o", 1)]
 
 
 def test_set_channel_and_find_by_channel(store: IncidentStore) -> None:

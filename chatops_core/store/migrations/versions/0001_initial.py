@@ -88,32 +88,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_processed_commands_created_at", "processed_commands", ["created_at"])
 
-    op.create_table(
-        "incident_messages",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("incident_number", sa.Integer(), nullable=False),
-        sa.Column("instance", sa.String(64), nullable=False),
-        sa.Column("channel_id", sa.String(255), nullable=False),
-        sa.Column("message_id", sa.String(255), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_incident_messages"),
-        sa.ForeignKeyConstraint(
-            ["incident_number"],
-            ["incidents.number"],
-            name="fk_incident_messages_incident_number_incidents",
-            ondelete="CASCADE",
-        ),
-        sa.UniqueConstraint(
-            "incident_number",
-            "instance",
-            "channel_id",
-            name="uq_incident_messages_incident_number_instance_channel_id",
-        ),
-    )
-
 
 def downgrade() -> None:
-    op.drop_table("incident_messages")
     op.drop_index("ix_processed_commands_created_at", table_name="processed_commands")
     op.drop_table("processed_commands")
     op.drop_index("ix_timeline_entries_incident_number_at", table_name="timeline_entries")
