@@ -110,7 +110,9 @@ def deliver(
     incident_ref = notification.incident.id
     version = notification.incident.version
     card = store.card(instance, channel, incident_ref)
-    updating = card is not None and notification.type != "incident.created"
+    # A channel that already shows the incident gets its card updated, whatever the type: an
+    # ``incident.created`` that arrives after a later change is then simply older.
+    updating = card is not None
     if not slot_taken:
         pace_key = f"{instance}:update" if updating else f"{instance}:post:{channel}"
         interval = UPDATE_INTERVAL_SECONDS if updating else POST_INTERVAL_SECONDS

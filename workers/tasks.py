@@ -113,9 +113,9 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             return
 
         def give_up(reason: str) -> None:
-            runtime.store.fail_delivery(
-                delivery_key(notification_id, instance, channel), error=reason, dead=True
-            )
+            key = delivery_key(notification_id, instance, channel)
+            if runtime.store.delivery(key) is not None:  # not begun when it failed before posting
+                runtime.store.fail_delivery(key, error=reason, dead=True)
             dead_letter(self, reason, notification_id=notification_id, target=target)
             runtime.count(instance, "dead_lettered")
             log_event(

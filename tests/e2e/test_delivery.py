@@ -186,3 +186,17 @@ def test_a_malformed_notification_is_dead_lettered_not_retried(stack: Stack, red
         store.close()
     assert letter.task_name == "chatops.notify" and letter.notification_id == "bad-1"
     assert "type" in letter.reason and letter.attempts == 1
+
+
+def test_a_delivery_to_an_unknown_instance_is_dead_lettered(stack: Stack, redis_url: str) -> None:
+    from chatops_core.store import IncidentStore
+
+    payload, _ = notification("SEV-3")
+    payload["channels"] = {"nosuch": ["#incidents"]}
+    TaskPublisher(redis_url).send(NOTIFY_TASK, [payload, "nosuch-1"], queue=NOTIFICATIONS_QUEUE)
+    store = IncidentStore(stack.env["CHATOPS_DATABASE_URL"])
+    try:
+        (letter,) = wait_for(store.dead_letters, timeout=30)
+    finally:
+        store.close()
+    assert letter.target == "nosuch/#incidents" and "provider_not_found" in letter.reason

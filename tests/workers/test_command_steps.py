@@ -283,3 +283,20 @@ def test_a_channel_created_just_before_a_crash_is_reused(runtime: Runtime, slack
     run_command(runtime, provider, cmd, enqueue=Enqueued())
     assert len(slack.calls("conversations.create")) == 1
     assert runtime.store.get(1).channel_name == "inc-1-billing-lag"
+
+
+def test_a_created_notification_arriving_after_a_later_change_posts_no_second_card(
+    runtime: Runtime, slack: FakeSlack
+) -> None:
+    created = _declared(runtime, slack, "k-late")
+    inc = created.incident
+    acked = created.model_copy(
+        update={
+            "type": "incident.acknowledged",
+            "incident": inc.model_copy(update={"status": Status.ACKNOWLEDGED, "version": 3}),
+        }
+    )
+    assert deliver(runtime, acked, "ack", "slack", "#incidents", slot_taken=True).outcome == "delivered"
+    assert deliver(runtime, created, "new", "slack", "#incidents", slot_taken=True).outcome == "stale"
+    (message,) = slack.messages("incidents")
+    assert "acknowledged" in message["text"].lower() and message["edited"] == 0
