@@ -95,12 +95,21 @@ def test_incident_whole_life(stack: Stack, slack: FakeSlack) -> None:
     positions = [rendered.find(entry) for entry in order]
     assert all(p >= 0 for p in positions), rendered
     assert positions == sorted(positions), "timeline is not in order"
-    # Every change was announced where the severity routes it.
-    for word in ("acknowledged", "resolved", "closed"):
-        slack.wait_for(
-            lambda w=word: [t for t in posts_in(slack, "major-incidents") if inc in t and w in t.lower()],
-            timeout=20,
-        )
+
+    # #major-incidents shows one card for the incident, updated in place through every change.
+    def card() -> dict[str, Any] | None:
+        cards = [m for m in slack.messages("major-incidents") if inc in m["text"]]
+        assert len(cards) <= 1, f"more than one card: {cards}"
+        return cards[0] if cards and "(closed)" in cards[0]["text"] else None
+
+    final = slack.wait_for(card, timeout=30)
+    updates = [
+        str(c.params.get("text") or c.json)
+        for c in slack.calls("chat.update")
+        if c.ok and (c.params.get("ts") or (c.json or {}).get("ts")) == final["ts"]
+    ]
+    for state in ("(acknowledged)", "(mitigated)", "(resolved)", "(closed)"):
+        assert any(state in text for text in updates), f"no update showed {state}: {updates}"
 
 
 def test_id_may_be_left_out_inside_the_incident_channel(stack: Stack, slack: FakeSlack) -> None:
@@ -169,9 +178,10 @@ def test_wrong_input_is_answered_and_changes_nothing(
     inc = f"INC-{number}"
 
     def about_inc() -> list[Any]:
+        # New posts and in-place updates alike.
         return [
             c
-            for c in slack.calls("chat.postMessage")
+            for c in slack.calls("chat.postMessage") + slack.calls("chat.update")
             if f"{inc}:" in str(c.params) or f"{inc} " in str(c.params)
         ]
 
