@@ -19,7 +19,8 @@ Behaviour follows Slack's documentation:
   own messages, not replies in threads; https://docs.slack.dev/reference/methods/conversations.replies
   lists a thread.
 
-Standard library only, so end-to-end tests can run it in any process::
+Standard library only (plus the project's own request signing), so end-to-end tests can run
+it in any process::
 
     with FakeSlack() as slack:
         settings = SlackSettings(bot_token=slack.token, signing_secret="s", api_url=slack.api_url)
@@ -29,7 +30,6 @@ Standard library only, so end-to-end tests can run it in any process::
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import itertools
 import json
@@ -42,7 +42,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from chatops_core.simulate import sign_slack
 
 T = TypeVar("T")
 
@@ -176,44 +178,8 @@ def wait_for(
 
 def signed_headers(body: bytes, signing_secret: str, timestamp: int | None = None) -> dict[str, str]:
     """The headers Slack would send with ``body``: a ``v0`` signature and its timestamp."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    base = b"v0:" + ts.encode() + b":" + body
-    digest = hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
-    return {
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-
-
-def command_body(
-    text: str,
-    *,
-    command: str = "/im",
-    user_id: str = "U2CERLKJA",
-    user_name: str = "roadrunner",
-    channel_id: str = "C0001",
-    channel_name: str = "incidents",
-    team_id: str = TEAM_ID,
-    response_url: str = "https://hooks.slack.com/commands/T0001/1/x",
-    trigger_id: str | None = None,
-) -> bytes:
-    """A slash command body shaped like Slack's (form-encoded)."""
-    fields = {
-        "token": "deprecated-verification-token",
-        "team_id": team_id,
-        "team_domain": "fake",
-        "channel_id": channel_id,
-        "channel_name": channel_name,
-        "user_id": user_id,
-        "user_name": user_name,
-        "command": command,
-        "text": text,
-        "api_app_id": "A0001",
-        "response_url": response_url,
-        "trigger_id": trigger_id or f"{time.time_ns()}.1.{hashlib.sha1(text.encode()).hexdigest()[:16]}",
-    }
-    return urlencode(fields).encode()
+    headers = sign_slack(signing_secret, body, int(time.time()) if timestamp is None else timestamp)
+    return {**headers, "Content-Type": "application/x-www-form-urlencoded"}
 
 
 # -- the server -----------------------------------------------------------------------------
