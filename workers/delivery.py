@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,12 +41,10 @@ POST_INTERVAL_SECONDS = 1.05
 UPDATE_INTERVAL_SECONDS = 1.2
 # A slot this close is taken now rather than through a retry.
 SLOT_TOLERANCE_SECONDS = 0.05
-LOCK_SECONDS = 60
 # How far back an attempt looks for a message an earlier attempt may have posted.
 HISTORY_MARGIN_SECONDS = 30.0
 
 Enqueue = Callable[..., Any]
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class SlotLater(Exception):
@@ -55,10 +53,6 @@ class SlotLater(Exception):
     def __init__(self, countdown: float) -> None:
         super().__init__(f"send slot in {countdown:.2f}s")
         self.countdown = countdown
-
-
-class Busy(Exception):
-    """Another copy of this delivery is posting right now."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +92,7 @@ def deliver(
 ) -> Result:
     """Deliver one notification to one channel, at most once as people see it.
 
-    Raises :class:`SlotLater` when the send slot is in the future, :class:`Busy` when a
+    Raises :class:`SlotLater` when the send slot is in the future, :class:`~workers.locks.Busy` when a
     copy of this delivery holds the lock, and the provider's errors otherwise.
     """
     store = runtime.store
@@ -113,11 +107,13 @@ def deliver(
     # A channel that already shows the incident gets its card updated, whatever the type: an
     # ``incident.created`` that arrives after a later change is then simply older.
     updating = card is not None
-    if not slot_taken:
-        pace_key = f"{instance}:update" if updating else f"{instance}:post:{channel}"
-        interval = UPDATE_INTERVAL_SECONDS if updating else POST_INTERVAL_SECONDS
-        _take_slot(runtime, pace_key, interval)
     with _lock(runtime, key):
+        # The slot is taken under the lock, so a copy that finds the lock taken wastes no
+        # slot of the channel's pace.
+        if not slot_taken:
+            pace_key = f"{instance}:update" if updating else f"{instance}:post:{channel}"
+            interval = UPDATE_INTERVAL_SECONDS if updating else POST_INTERVAL_SECONDS
+            _take_slot(runtime, pace_key, interval)
         record = store.begin_delivery(
             key,
             notification_id=notification_id,
@@ -212,24 +208,9 @@ def hold_off(runtime: Runtime, instance: str, channel: str, error: RateLimited) 
         runtime.pacer.hold_off(f"{instance}:post:{channel}", error.retry_after)
 
 
-class _lock:  # noqa: N801 - used as a context manager, like threading.Lock
-    """A Redis lock (SET NX PX) around one delivery; :class:`Busy` when taken."""
-
-    def __init__(self, runtime: Runtime, name: str) -> None:
-        self._redis = runtime.redis
-        self._key = f"chatops:lock:{name}"
-        self._token = uuid.uuid4().hex
-
-    def __enter__(self) -> None:
-        if self._redis is not None and not self._redis.set(
-            self._key, self._token, nx=True, px=LOCK_SECONDS * 1000
-        ):
-            raise Busy(self._key)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._redis is not None:
-            # Release only our own lock (it may have expired and been taken by another).
-            self._redis.eval(_RELEASE, 1, self._key, self._token)
+def _lock(runtime: Runtime, name: str) -> AbstractContextManager[None]:
+    """The delivery lock ``name`` (:class:`~workers.locks.Busy` when another copy holds it)."""
+    return runtime.locks.hold(name) if runtime.locks is not None else nullcontext()
 
 
 def log_event(event: str, **fields: Any) -> None:

@@ -17,6 +17,7 @@ from chatops_core.providers import Provider, build_providers
 from chatops_core.publisher import is_redis_url
 from chatops_core.settings import Settings
 from chatops_core.store import IncidentStore
+from workers.locks import LockKeeper
 
 log = logging.getLogger("chatops.worker")
 
@@ -44,6 +45,10 @@ class Runtime:
     @cached_property
     def pacer(self) -> Pacer | None:
         return Pacer(self.redis) if self.redis is not None else None
+
+    @cached_property
+    def locks(self) -> LockKeeper | None:
+        return LockKeeper(self.redis) if self.redis is not None else None
 
     @cached_property
     def counter(self) -> DeliveryCounter | None:

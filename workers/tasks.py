@@ -22,7 +22,7 @@ from chatops_core.notifications import IncidentSnapshot, Notification
 from chatops_core.providers import Operation, Provider
 from chatops_core.routing import route
 from chatops_core.tasks import COMMAND_TASK, DELIVER_TASK, NOTIFICATIONS_QUEUE, NOTIFY_TASK
-from workers.delivery import Busy, SlotLater, deliver, delivery_key, fan_out, hold_off, log_event
+from workers.delivery import SlotLater, deliver, delivery_key, fan_out, hold_off, log_event
 from workers.interactive import (
     MENTION_HELP,
     answer,
@@ -31,12 +31,15 @@ from workers.interactive import (
     timeline_mark,
     wants_declare_form,
 )
+from workers.locks import Busy
 from workers.retry import countdown
 from workers.runtime import Runtime
 
 log = logging.getLogger("chatops.worker")
 
 MAX_RETRIES = 8
+# How often a delivery whose lock another copy holds looks again.
+BUSY_POLL_SECONDS = 2.0
 
 
 def register_tasks(app: Celery, runtime: Runtime) -> None:
@@ -156,8 +159,10 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
         except SlotLater as later:
             again(later.countdown, "paced", slot=True)
             return
-        except Busy:
-            again(2.0, "retried", slot=False)
+        except Busy as busy:
+            # Another copy is posting (or died posting: its lock then lapses within seconds).
+            # Waiting for it uses up no retry; the next look most likely finds it posted.
+            again(min(max(busy.retry_in, 0.2), BUSY_POLL_SECONDS), "paced", slot=False)
             return
         except RateLimited as exc:
             hold_off(runtime, instance, channel, exc)

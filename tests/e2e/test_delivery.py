@@ -139,6 +139,36 @@ def test_nothing_lost_or_doubled_when_a_worker_is_killed(
         assert max(counts.values()) == 1, f"posted twice in {channel}: {counts}"
 
 
+def delivery_count(stack: Stack, outcome: str) -> int:
+    status, metrics = stack.get("/metrics")
+    assert status == 200
+    found = re.search(
+        rf'chatops_deliveries_total{{instance="slack",outcome="{outcome}"}} (\d+)'.encode(), metrics
+    )
+    return int(found.group(1)) if found else 0
+
+
+@pytest.mark.parametrize("slack_posted", [False, True], ids=["before-slack-posted", "after-slack-posted"])
+def test_a_worker_killed_in_the_middle_of_a_post_posts_it_exactly_once(
+    stack: Stack, slack: FakeSlack, redis_url: str, slack_posted: bool
+) -> None:
+    """The worker dies while its post is on the wire: either Slack never got it, or Slack
+    posted it and the answer never came back. The next worker posts it, or finds it, once."""
+    slack.hold("chat.postMessage", after=slack_posted)
+    payload, inc = notification("SEV-3")
+    TaskPublisher(redis_url).send(NOTIFY_TASK, [payload, f"mid-{inc}"], queue=NOTIFICATIONS_QUEUE)
+    slack.wait_held(timeout=30)
+    stack.kill("worker", signal.SIGKILL)
+    slack.release(drop=True)
+    assert posted_ids(slack, "incidents") == ([inc] if slack_posted else [])
+    stack.start("worker-2", worker_argv(concurrency=2))
+    outcome = "duplicate" if slack_posted else "delivered"
+    # Back within the visibility timeout (8 s) plus the dead worker's lock expiry (10 s).
+    slack.wait_for(lambda: delivery_count(stack, outcome) == 1 or None, timeout=45)
+    assert posted_ids(slack, "incidents") == [inc]
+    assert delivery_count(stack, "dead_lettered") == 0
+
+
 def test_a_permanent_failure_is_dead_lettered_then_replayed(
     stack: Stack, slack: FakeSlack, redis_url: str
 ) -> None:

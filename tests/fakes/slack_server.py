@@ -110,6 +110,14 @@ class _Fault:
 
 
 @dataclass
+class _Hold:
+    after: bool  # answer held after the call took effect (else before)
+    dropped: bool = False  # released without taking effect
+    released: threading.Event = field(default_factory=threading.Event)
+    reached: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class _Channel:
     id: str
     name: str
@@ -214,6 +222,8 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._responses: list[tuple[str, Any]] = []
         self._faults: dict[str, deque[_Fault]] = {}
+        self._holds: dict[str, deque[_Hold]] = {}
+        self._held: list[_Hold] = []
         self._limits: dict[str, float] = {}
         self._last_post: dict[str, float] = {}
         self._user_names: dict[str, str] = {}
@@ -246,6 +256,7 @@ class FakeSlack:
 
     def stop(self) -> None:
         """Stop listening and release the port."""
+        self.release()
         server, self._server = self._server, None
         if server is None:
             return
@@ -374,6 +385,36 @@ class FakeSlack:
             for _ in range(times):
                 queue.append(_Fault(status=status, retry_after=retry_after, error=error, body=body))
 
+    def hold(self, method: str, *, after: bool) -> None:
+        """Keep the next call of ``method`` waiting until :meth:`release`.
+
+        ``after=False`` holds it before it takes effect (nothing is posted yet);
+        ``after=True`` lets it take effect and holds only the answer, as when a client dies
+        between Slack's posting and its reading of the reply. :meth:`wait_held` waits for
+        the call to arrive.
+        """
+        with self._lock:
+            self._holds.setdefault(method, deque()).append(_Hold(after=after))
+
+    def wait_held(self, timeout: float = 10.0) -> None:
+        """Wait until a call is being held."""
+        wait_for(lambda: any(h.reached.is_set() for h in self._held) or None, timeout=timeout)
+
+    def release(self, *, drop: bool = False) -> None:
+        """Let every held call go on (a client that went away just gets no answer).
+
+        ``drop=True``: a call held before taking effect never does (it is answered 503),
+        as a request that never reached Slack.
+        """
+        with self._lock:
+            held, self._held = self._held, []
+            for queue in self._holds.values():
+                held.extend(queue)
+            self._holds.clear()
+        for hold in held:
+            hold.dropped = drop
+            hold.released.set()
+
     def limit_channel(self, channel: str, per_second: float = 1.0) -> None:
         """Allow ``per_second`` ``chat.postMessage`` calls per second into ``channel``; more get 429."""
         with self._lock:
@@ -459,7 +500,17 @@ class FakeSlack:
         params = {**query, **params}
         if path.startswith("/api/"):
             method = path[len("/api/") :]
-            reply = self._api(method, params, headers)
+            hold = self._take_hold(method)
+            if hold is not None and not hold.after:
+                hold.reached.set()
+                hold.released.wait(timeout=120)
+            if hold is not None and hold.dropped and not hold.after:
+                reply = _Reply(503, "dropped")
+            else:
+                reply = self._api(method, params, headers)
+            if hold is not None and hold.after:
+                hold.reached.set()
+                hold.released.wait(timeout=120)
         elif path.startswith("/response/"):
             method = RESPONSE
             reply = self._response(path[len("/response/") :], body_json if body_json is not None else params)
@@ -478,6 +529,15 @@ class FakeSlack:
                 )
             )
         return reply.status, reply.body, reply.headers
+
+    def _take_hold(self, method: str) -> _Hold | None:
+        with self._lock:
+            queue = self._holds.get(method)
+            if not queue:
+                return None
+            hold = queue.popleft()
+            self._held.append(hold)
+            return hold
 
     def _api(self, method: str, params: dict[str, Any], headers: Mapping[str, str]) -> _Reply:
         with self._lock:
@@ -922,13 +982,16 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             else:
                 payload = body if isinstance(body, bytes) else str(body).encode()
                 content_type = "text/plain; charset=utf-8"
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass  # the client went away (a killed worker, say)
 
         do_POST = _serve
         do_GET = _serve

@@ -1,0 +1,86 @@
+"""Delivery locks on a real Redis: kept while the holder lives, lost soon after it dies."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
+import pytest
+import redis
+
+from tests.fakes.slack_server import wait_for
+from workers.locks import Busy, LockKeeper
+
+
+def test_a_held_lock_refuses_a_second_holder_and_says_when_it_lapses(redis_client: redis.Redis) -> None:
+    first = LockKeeper(redis_client, ttl=5.0)
+    second = LockKeeper(redis_client, ttl=5.0)
+    with first.hold("d1"):
+        with pytest.raises(Busy) as busy, second.hold("d1"):
+            pass
+        assert 0 < busy.value.retry_in <= 5.0
+        # Another name is another lock.
+        with second.hold("d2"):
+            pass
+    with second.hold("d1"):
+        assert second.held() == ["chatops:lock:d1"]
+    assert second.held() == []
+    assert redis_client.exists("chatops:lock:d1") == 0
+
+
+def test_a_live_holder_keeps_its_lock_past_the_expiry(redis_client: redis.Redis) -> None:
+    keeper = LockKeeper(redis_client, ttl=0.3, renew_every=0.05)
+    other = LockKeeper(redis_client, ttl=0.3)
+    with keeper.hold("slow"):
+        # Work that outlasts three expiries: the lock is still ours.
+        time.sleep(0.9)
+        with pytest.raises(Busy), other.hold("slow"):
+            pass
+    with other.hold("slow"):
+        pass
+
+
+def test_releasing_never_frees_a_lock_taken_over_by_another(redis_client: redis.Redis) -> None:
+    keeper = LockKeeper(redis_client, ttl=5.0)
+    with keeper.hold("x"):
+        # The lock lapsed (say, the holder stalled) and another copy took it.
+        redis_client.set("chatops:lock:x", "someone-else", px=5000)
+    assert redis_client.get("chatops:lock:x") == b"someone-else"
+
+
+def _hold_forever(url: str, ready: multiprocessing.synchronize.Event) -> None:
+    keeper = LockKeeper(redis.Redis.from_url(url), ttl=1.0, renew_every=0.2)
+    with keeper.hold("crash"):
+        ready.set()
+        threading.Event().wait(60)
+
+
+def test_a_holder_killed_with_sigkill_loses_the_lock_within_its_expiry(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    ready = multiprocessing.get_context("fork").Event()
+    holder = multiprocessing.get_context("fork").Process(target=_hold_forever, args=(redis_url, ready))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        other = LockKeeper(redis_client, ttl=1.0)
+        with pytest.raises(Busy), other.hold("crash"):
+            pass
+        assert holder.pid is not None
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join(5)
+
+        def free() -> bool:
+            try:
+                with other.hold("crash"):
+                    return True
+            except Busy:
+                return False
+
+        wait_for(free, timeout=3, message="the dead holder's lock never lapsed")
+    finally:
+        if holder.is_alive():
+            holder.kill()
