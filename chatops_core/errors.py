@@ -50,6 +50,12 @@ class ServerError(Retryable):
     code = "server_error"
 
 
+class Unavailable(Retryable):
+    """The service's own database or broker could not be reached for the moment."""
+
+    code = "unavailable"
+
+
 class RateLimited(Retryable):
     """The platform asked us to slow down; ``retry_after`` is in seconds."""
 

@@ -90,6 +90,6 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 def register_maintenance(app: Celery, runtime: Runtime) -> None:
     """Register the maintenance tasks on ``app``."""
 
-    @app.task(name=SLA_CHECK_TASK)
+    @app.task(name=SLA_CHECK_TASK, shared=False)
     def sla_check() -> int:
         return check_sla(runtime, app.send_task, utcnow())

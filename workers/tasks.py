@@ -32,7 +32,7 @@ from workers.interactive import (
     wants_declare_form,
 )
 from workers.locks import Busy
-from workers.retry import countdown
+from workers.retry import countdown, describe, unavailable_is_retryable
 from workers.runtime import Runtime
 
 log = logging.getLogger("chatops.worker")
@@ -71,7 +71,7 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
         )
         log.error("dead letter %s: task=%s %s", letter, task.name, reason)
 
-    @app.task(name=COMMAND_TASK, bind=True)
+    @app.task(name=COMMAND_TASK, bind=True, shared=False)
     def command(self: Task, payload: dict[str, Any]) -> None:
         try:
             inbound = InboundCommand.model_validate(payload)
@@ -80,13 +80,18 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             return
         try:
             provider = runtime.provider(inbound.instance)
-            run_command(runtime, provider, inbound, enqueue=app.send_task)
+            with unavailable_is_retryable():
+                run_command(runtime, provider, inbound, enqueue=app.send_task)
         except Retryable as exc:
             retry_later(self, exc, on_give_up=lambda why: dead_letter(self, why))
         except Permanent as exc:
             dead_letter(self, f"{exc.code}: {exc.message}")
+        except Exception as exc:
+            # A fault of ours must not make the command vanish: keep it to replay once fixed.
+            log.exception("command task %s failed", self.request.id)
+            dead_letter(self, f"unexpected error: {describe(exc)}")
 
-    @app.task(name=NOTIFY_TASK, bind=True)
+    @app.task(name=NOTIFY_TASK, bind=True, shared=False)
     def notify(self: Task, payload: Any, notification_id: str | None = None) -> None:
         nid = notification_id or str(self.request.id)
         try:
@@ -94,9 +99,16 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
         except ValidationError as exc:
             dead_letter(self, f"invalid notification: {_errors(exc)}", notification_id=nid)
             return
-        fan_out(runtime, notification, nid, app.send_task)
+        try:
+            with unavailable_is_retryable():
+                fan_out(runtime, notification, nid, app.send_task)
+        except Retryable as exc:
+            retry_later(self, exc, on_give_up=lambda why: dead_letter(self, why, notification_id=nid))
+        except Exception as exc:
+            log.exception("notify task %s failed", self.request.id)
+            dead_letter(self, f"unexpected error: {describe(exc)}", notification_id=nid)
 
-    @app.task(name=DELIVER_TASK, bind=True)
+    @app.task(name=DELIVER_TASK, bind=True, shared=False)
     def deliver_task(
         self: Task,
         payload: Any,
@@ -155,7 +167,10 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             raise self.retry(args=args, countdown=countdown_s, max_retries=MAX_RETRIES)
 
         try:
-            result = deliver(runtime, notification, notification_id, instance, channel, slot_taken=slot_taken)
+            with unavailable_is_retryable():
+                result = deliver(
+                    runtime, notification, notification_id, instance, channel, slot_taken=slot_taken
+                )
         except SlotLater as later:
             again(later.countdown, "paced", slot=True)
             return
@@ -179,6 +194,11 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             return
         except Permanent as exc:
             give_up(f"{exc.code}: {exc.message}")
+            return
+        except Exception as exc:
+            # A fault of ours must not lose the notification: keep it to replay once fixed.
+            log.exception("delivery %s to %s failed", notification_id, target)
+            give_up(f"unexpected error: {describe(exc)}")
             return
         runtime.count(instance, result.outcome)
         log_event(result.outcome, notification_id=notification_id, target=target, attempt=attempt)
