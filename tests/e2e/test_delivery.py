@@ -169,6 +169,38 @@ def test_a_worker_killed_in_the_middle_of_a_post_posts_it_exactly_once(
     assert delivery_count(stack, "dead_lettered") == 0
 
 
+def test_updates_arriving_out_of_order_leave_the_card_at_the_newest_state(
+    stack: Stack, slack: FakeSlack, redis_url: str
+) -> None:
+    publisher = TaskPublisher(redis_url)
+    created, inc = notification("SEV-3")
+    created["incident"]["version"] = 1  # type: ignore[index]
+    publisher.send(NOTIFY_TASK, [created, f"v1-{inc}"], queue=NOTIFICATIONS_QUEUE)
+    slack.wait_for(lambda: posted_ids(slack, "incidents") == [inc] or None, timeout=30)
+
+    def change(kind: str, status: str, version: int) -> dict[str, object]:
+        incident = {**created["incident"], "status": status, "version": version}  # type: ignore[dict-item]
+        return {**created, "type": kind, "incident": incident}
+
+    # The newest change is queued first, an older one after it; two worker processes take
+    # them at once.
+    publisher.send(
+        NOTIFY_TASK, [change("incident.resolved", "resolved", 3), f"v3-{inc}"], queue=NOTIFICATIONS_QUEUE
+    )
+    publisher.send(
+        NOTIFY_TASK,
+        [change("incident.acknowledged", "acknowledged", 2), f"v2-{inc}"],
+        queue=NOTIFICATIONS_QUEUE,
+    )
+    slack.wait_for(
+        lambda: (delivery_count(stack, "delivered"), delivery_count(stack, "stale")) == (2, 1) or None,
+        timeout=30,
+    )
+    (card,) = slack.messages("incidents")
+    assert "resolved" in card["text"].lower() and "acknowledged" not in card["text"].lower()
+    assert card["edited"] == 1, "the older change never reached the card"
+
+
 def test_a_permanent_failure_is_dead_lettered_then_replayed(
     stack: Stack, slack: FakeSlack, redis_url: str
 ) -> None:
