@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,11 +219,16 @@ def test_declare_without_a_title_opens_the_form_and_a_stale_trigger_gets_a_butto
 
 def test_a_form_with_no_title_is_answered_by_the_ingress(stack: Stack) -> None:
     submission = json.loads((FIXTURES / "view_submission_declare_empty_title.json").read_text())
-    status, body, seconds = interaction(stack, submission)
-    assert status == 200
-    answer = json.loads(body)
-    assert answer["response_action"] == "errors" and "title" in answer["errors"]
-    assert seconds < 0.1
+    times = []
+    for _ in range(5):
+        status, body, seconds = interaction(stack, submission)
+        assert status == 200
+        answer = json.loads(body)
+        assert answer["response_action"] == "errors" and "title" in answer["errors"]
+        times.append(seconds)
+    # Answered within the request, well inside Slack's 3 s: the median of five, so that one
+    # scheduling hiccup of a loaded machine does not decide it.
+    assert statistics.median(times) < 0.1, times
 
 
 def test_a_mention_retried_three_times_is_answered_once_in_its_thread(stack: Stack, slack: FakeSlack) -> None:
