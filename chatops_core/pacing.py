@@ -3,7 +3,9 @@
 Each key (e.g. ``slack:acme:post:C0123``) hands out send slots ``interval`` seconds
 apart. A worker reserves the next slot in one atomic script and learns how long until it
 comes; a task whose slot is in the future is retried with that countdown rather than
-sleeping. A 429 pushes the key's next slot back by the platform's ``Retry-After``.
+sleeping. :meth:`Pacer.spaced` then checks the actual moment of sending against the last
+send, for tasks that run at another moment than their slot. A 429 pushes the key's next
+slot and next send back by the platform's ``Retry-After``.
 Times come from the Redis server's clock, so workers on several hosts agree.
 """
 
@@ -36,6 +38,21 @@ return 1
 """
 
 
+# KEYS[1] the key; ARGV[1] the least gap in seconds. Returns the wait in seconds (0: go now,
+# and the next send of this key is ARGV[1] seconds away).
+_SPACED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
+if nxt > now then
+  return string.format('%.6f', nxt - now)
+end
+local gap = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.6f', now + gap), 'PX', math.ceil(gap * 1000) + 60000)
+return '0'
+"""
+
+
 class Pacer:
     """Send slots per key, shared by every worker through Redis."""
 
@@ -44,11 +61,22 @@ class Pacer:
         self._prefix = prefix
         self._reserve = client.register_script(_RESERVE)
         self._hold = client.register_script(_HOLD)
+        self._spaced = client.register_script(_SPACED)
 
     def reserve(self, key: str, interval: float) -> float:
         """Take the next slot of ``key``; return the seconds until it (0 when now)."""
         return max(0.0, float(self._reserve(keys=[self._prefix + key], args=[interval])))
 
+    def spaced(self, key: str, gap: float) -> float:
+        """Check the moment of sending: 0 (and the send is counted) when the last send of
+        ``key`` was at least ``gap`` seconds ago and no hold-off is on, else the seconds to
+        wait. Slots are handed out ahead of time; this catches a task that runs at a moment
+        other than its slot (late after a busy spell, or all at once after a dead worker's
+        tasks come back), so such tasks never land closer together than the platform allows.
+        """
+        return max(0.0, float(self._spaced(keys=[self._prefix + "sent:" + key], args=[gap])))
+
     def hold_off(self, key: str, seconds: float) -> None:
-        """No slot of ``key`` before ``seconds`` from now (after a 429)."""
+        """No slot of ``key``, and no send, before ``seconds`` from now (after a 429)."""
         self._hold(keys=[self._prefix + key], args=[seconds])
+        self._hold(keys=[self._prefix + "sent:" + key], args=[seconds])

@@ -41,6 +41,9 @@ POST_INTERVAL_SECONDS = 1.05
 UPDATE_INTERVAL_SECONDS = 1.2
 # A slot this close is taken now rather than through a retry.
 SLOT_TOLERANCE_SECONDS = 0.05
+# The least time between two posts into one channel, checked as each post goes out (a task
+# may run later than its slot, or a dead worker's paced tasks may come back all at once).
+POST_GAP_SECONDS = 1.02
 # How far back an attempt looks for a message an earlier attempt may have posted.
 HISTORY_MARGIN_SECONDS = 30.0
 
@@ -114,6 +117,8 @@ def deliver(
             pace_key = f"{instance}:update" if updating else f"{instance}:post:{channel}"
             interval = UPDATE_INTERVAL_SECONDS if updating else POST_INTERVAL_SECONDS
             _take_slot(runtime, pace_key, interval)
+        if not updating:
+            _keep_gap(runtime, f"{instance}:post:{channel}")
         record = store.begin_delivery(
             key,
             notification_id=notification_id,
@@ -199,6 +204,14 @@ def _take_slot(runtime: Runtime, pace_key: str, interval: float) -> None:
         return
     wait = runtime.pacer.reserve(pace_key, interval)
     if wait > SLOT_TOLERANCE_SECONDS:
+        raise SlotLater(wait)
+
+
+def _keep_gap(runtime: Runtime, pace_key: str) -> None:
+    if runtime.pacer is None:
+        return
+    wait = runtime.pacer.spaced(pace_key, POST_GAP_SECONDS)
+    if wait > 0:
         raise SlotLater(wait)
 
 
