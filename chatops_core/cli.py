@@ -127,7 +127,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         if args.all == (args.id is not None):
             print("chatops: give one dead letter id, or --all", file=sys.stderr)
             return 2
-        return _dlq_replay(store, settings.effective_broker_url(), args.id)
+        from chatops_core.stack import broker_url_for_tools
+
+        return _dlq_replay(store, broker_url_for_tools(settings), args.id)
     finally:
         store.close()
 
@@ -204,6 +206,75 @@ def _replay_one(store: IncidentStore, publisher: TaskPublisher, letter: DeadLett
     return True
 
 
+def _usage(message: str) -> int:
+    print(f"chatops: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    """``chatops notify INC-7 --type incident.created``: announce an incident as it stands now."""
+    import uuid
+
+    from chatops_core.commands.grammar import ID_FORMS, parse_incident_ref
+    from chatops_core.errors import IncidentNotFound
+    from chatops_core.notifications import IncidentSnapshot, Notification
+    from chatops_core.publisher import TaskPublisher
+    from chatops_core.stack import broker_url_for_tools
+    from chatops_core.store import IncidentStore
+    from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK
+
+    settings = _settings(args)
+    number = parse_incident_ref(args.incident)
+    if number is None:
+        return _usage(f"{args.incident!r} is not an incident id; write {ID_FORMS}")
+    channels: dict[str, list[str]] = {}
+    for spec in args.channel or []:
+        instance, sep, channel = spec.partition(":")
+        if not sep or not instance or not channel:
+            print(
+                f"chatops: --channel {spec!r}: write INSTANCE:CHANNEL, e.g. slack:#incidents", file=sys.stderr
+            )
+            return 2
+        if settings.providers and instance not in settings.providers:
+            known = ", ".join(sorted(settings.providers))
+            print(
+                f"chatops: --channel {spec!r}: no provider instance {instance!r} (configured: {known})",
+                file=sys.stderr,
+            )
+            return 2
+        channels.setdefault(instance, []).append(channel)
+    store = IncidentStore(settings.effective_database_url())
+    try:
+        incident = store.get(number)
+    except IncidentNotFound as exc:
+        print(f"chatops: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    notification = Notification(
+        type=args.type,
+        incident=IncidentSnapshot.of(incident, url=settings.incident_link(incident.id)),
+        channels=channels or None,
+        summary=args.summary,
+    )
+    notification_id = f"ntf_{uuid.uuid4()}"
+    publisher = TaskPublisher(broker_url_for_tools(settings))
+    try:
+        publisher.send(
+            NOTIFY_TASK,
+            [notification.model_dump(mode="json"), notification_id],
+            queue=NOTIFICATIONS_QUEUE,
+            task_id=notification_id,
+        )
+    except ChatOpsError as exc:
+        print(f"chatops: could not enqueue: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        publisher.close()
+    print(f"enqueued {args.type} for {incident.id} ({incident.status.value}) as {notification_id}")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from chatops_core.providers import build_providers
 
@@ -224,6 +295,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from chatops_core.notifications import NOTIFICATION_TYPES
+
     parser = argparse.ArgumentParser(prog="chatops", description="Run incidents from chat.")
     parser.add_argument("--config", help="TOML configuration file (else CHATOPS_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -261,6 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("db", cmd_db, "database maintenance")
     p.add_argument("db_command", choices=["upgrade"])
+
+    p = add("notify", cmd_notify, "enqueue a notification about an incident as it stands now")
+    p.add_argument("incident", help="incident id: INC-7, #7 or 7")
+    p.add_argument("--type", required=True, choices=NOTIFICATION_TYPES, help="notification type")
+    p.add_argument(
+        "--channel",
+        action="append",
+        metavar="INSTANCE:CHANNEL",
+        help="deliver only here (repeatable), e.g. slack:#incidents; default: the usual routing",
+    )
+    p.add_argument("--summary", help="a line saying what changed")
 
     add("check", cmd_check, "validate the configuration")
 

@@ -23,6 +23,8 @@ from chatops_core.settings import Settings, load_settings
 from chatops_core.tasks import QUEUES
 
 STOP_GRACE_SECONDS = 10.0
+# Under the data directory while `chatops run` serves an embedded Redis: its URL.
+EMBEDDED_BROKER_FILE = "broker.url"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -182,6 +184,8 @@ def run_stack(settings: Settings) -> int:
             redis_server = EmbeddedRedis(data_dir / "redis")
             redis_server.start()
             env["CHATOPS_BROKER_URL"] = redis_server.url
+            # Tools run beside the stack (`chatops notify`, `chatops dlq replay`) find it here.
+            (data_dir / EMBEDDED_BROKER_FILE).write_text(redis_server.url + "\n")
         env["CHATOPS_DATABASE_URL"] = settings.effective_database_url()
         store = IncidentStore(env["CHATOPS_DATABASE_URL"])
         store.upgrade()
@@ -213,6 +217,7 @@ def run_stack(settings: Settings) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _stop_all(children)
         if redis_server:
+            (data_dir / EMBEDDED_BROKER_FILE).unlink(missing_ok=True)
             redis_server.stop()
         if playground:
             playground.stop()
@@ -245,3 +250,16 @@ def _print_banner(settings: Settings, redis_server: EmbeddedRedis | None, playgr
             'posts are printed here. Try: .venv/bin/chatops simulate "/im declare sev2 Database timeouts"'
         )
     print("\n".join(lines), flush=True)
+
+
+def broker_url_for_tools(settings: Settings) -> str:
+    """The broker for a tool run beside the service: the configured one, else the embedded
+    Redis of a `chatops run` serving from the same data directory."""
+    if settings.broker_url:
+        return settings.broker_url
+    running = settings.data_dir.resolve() / EMBEDDED_BROKER_FILE
+    if running.exists():
+        url = running.read_text().strip()
+        if url:
+            return url
+    return settings.effective_broker_url()  # the error that names CHATOPS_BROKER_URL

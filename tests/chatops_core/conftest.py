@@ -62,3 +62,22 @@ def store(database_url: str) -> Iterator[IncidentStore]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> str:
+    """The environment `chatops` reads: a new SQLite database (no schema yet) and the test Redis."""
+    url = f"sqlite:///{tmp_path / 'chatops.db'}"
+    monkeypatch.delenv("CHATOPS_CONFIG", raising=False)
+    monkeypatch.setenv("CHATOPS_DATABASE_URL", url)
+    monkeypatch.setenv("CHATOPS_BROKER_URL", redis_url)
+    return url
+
+
+@pytest.fixture
+def db(cli_database: str) -> Iterator[IncidentStore]:
+    """The store the command works on, at the newest revision."""
+    s = IncidentStore(cli_database)
+    s.upgrade()
+    yield s
+    s.close()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +11,7 @@ import redis
 from chatops_core.cli import main
 from chatops_core.store import IncidentStore
 from chatops_core.tasks import COMMAND_TASK, DELIVER_TASK, INTERACTIVE_QUEUE, NOTIFICATIONS_QUEUE
-from tests.celery_messages import task_body
+from tests.celery_messages import queued
 
 DELIVER_ARGS: list[Any] = [
     "slack",
@@ -22,25 +19,6 @@ DELIVER_ARGS: list[Any] = [
     {"type": "incident.created", "incident": {"id": "INC-7", "title": "DB down"}},
     "n-1:slack:#incidents",
 ]
-
-
-@pytest.fixture
-def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> str:
-    """The environment `chatops` reads: a new SQLite database (no schema yet) and the test Redis."""
-    url = f"sqlite:///{tmp_path / 'chatops.db'}"
-    monkeypatch.delenv("CHATOPS_CONFIG", raising=False)
-    monkeypatch.setenv("CHATOPS_DATABASE_URL", url)
-    monkeypatch.setenv("CHATOPS_BROKER_URL", redis_url)
-    return url
-
-
-@pytest.fixture
-def db(cli_database: str) -> Iterator[IncidentStore]:
-    """The store the command works on, at the newest revision."""
-    s = IncidentStore(cli_database)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 def add(db: IncidentStore, task_name: str = DELIVER_TASK, **kw: Any) -> int:
@@ -54,18 +32,6 @@ def add(db: IncidentStore, task_name: str = DELIVER_TASK, **kw: Any) -> int:
     }
     values.update(kw)
     return db.add_dead_letter(task_name=task_name, **values)
-
-
-def queued(client: redis.Redis, queue: str) -> list[tuple[str, list[Any], dict[str, Any]]]:
-    """The Celery messages on ``queue``, oldest first: (task name, args, kwargs)."""
-    messages = []
-    for raw in reversed(client.lrange(queue, 0, -1)):
-        envelope = json.loads(raw)
-        assert envelope["content-type"] == "application/json"
-        assert envelope["properties"]["delivery_info"]["routing_key"] == queue
-        args, kwargs, _embed = task_body(envelope)
-        messages.append((envelope["headers"]["task"], args, kwargs))
-    return messages
 
 
 def test_list(db: IncidentStore, capsys: pytest.CaptureFixture[str]) -> None:

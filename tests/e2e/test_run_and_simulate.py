@@ -77,6 +77,25 @@ def test_run_then_simulate_then_stop(tmp_path: Path) -> None:
         while "#inc-1-database-timeouts" not in (tmp_path / "run.log").read_text():
             assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.05)
+        # `chatops notify` beside it finds the embedded Redis and announces the incident where
+        # asked.
+        notify = subprocess.run(
+            [*CLI, "notify", "INC-1", "--type", "incident.created", "--channel", "slack:#exec-updates"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert notify.returncode == 0, notify.stderr
+        assert "enqueued incident.created for INC-1 (open)" in notify.stdout
+        deadline = time.monotonic() + 20
+        while (
+            "[slack #exec-updates] (posted) Incident declared: [SEV-2] INC-1"
+            not in (tmp_path / "run.log").read_text()
+        ):
+            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.05)
         children = _children(run.pid)
         assert len(children) >= 3  # redis, gunicorn, celery
     finally:
@@ -89,6 +108,7 @@ def test_run_then_simulate_then_stop(tmp_path: Path) -> None:
         log.close()
     assert code == 0
     assert not [pid for pid in children if _alive(pid)], "a child outlived chatops run"
+    assert not (tmp_path / "var" / "broker.url").exists(), "the stopped stack's broker is still named"
 
 
 def test_simulate_without_a_running_ingress_says_so(tmp_path: Path) -> None:
