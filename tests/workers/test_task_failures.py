@@ -9,7 +9,7 @@ server that plays Slack.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,20 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retry, "BASE_SECONDS", 0.0)
 
 
+@pytest.fixture
+def worker(tmp_path: Path, slack: FakeSlack, redis_url: str) -> Iterator[tuple[Celery, Runtime]]:
+    app, runtime = build(tmp_path, slack, redis_url)
+    yield app, runtime
+    runtime.store.close()
+
+
+def raising(exc: Exception) -> Callable[..., Any]:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise exc
+
+    return broken
+
+
 def notification() -> dict[str, Any]:
     return {
         "type": "incident.created",
@@ -84,78 +98,61 @@ def test_redis_out_of_reach_retries_then_keeps_the_delivery(
 
 
 def test_a_fault_in_our_code_keeps_the_delivery_to_replay(
-    tmp_path: Path, slack: FakeSlack, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    worker: tuple[Celery, Runtime], slack: FakeSlack, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app, runtime = build(tmp_path, slack, redis_url)
-    try:
-
-        def broken(*args: Any, **kwargs: Any) -> Any:
-            raise KeyError("blocks")
-
-        monkeypatch.setattr(runtime.provider("slack"), "announce", broken)
-        app.tasks[DELIVER_TASK].apply(args=[notification(), "n-2", "slack", "#incidents"], kwargs={})
-        (letter,) = runtime.store.dead_letters()
-        assert letter.attempts == 1, "a fault of ours is not retried in a loop"
-        assert letter.reason == "unexpected error: KeyError: 'blocks'"
-        assert letter.args[1:4] == ["n-2", "slack", "#incidents"]
-        # Once fixed, the kept delivery goes out (replayed later: the channel's pace from the
-        # first attempt a moment ago is forgotten here).
-        monkeypatch.undo()
-        pace = redis.Redis.from_url(redis_url)
-        pace.delete(*pace.keys("chatops:pace:*"))
-        app.tasks[DELIVER_TASK].apply(args=letter.args, kwargs=letter.kwargs)
-        (posted,) = slack.messages("incidents")
-        assert "INC-7" in posted["text"]
-    finally:
-        runtime.store.close()
+    app, runtime = worker
+    monkeypatch.setattr(runtime.provider("slack"), "announce", raising(KeyError("blocks")))
+    app.tasks[DELIVER_TASK].apply(args=[notification(), "n-2", "slack", "#incidents"], kwargs={})
+    (letter,) = runtime.store.dead_letters()
+    assert letter.attempts == 1, "a fault of ours is not retried in a loop"
+    assert letter.reason == "unexpected error: KeyError: 'blocks'"
+    assert letter.args[1:4] == ["n-2", "slack", "#incidents"]
+    # Once fixed, the kept delivery goes out (replayed later: the channel's pace from the
+    # first attempt a moment ago is forgotten here).
+    monkeypatch.undo()
+    pace = redis.Redis.from_url(redis_url)
+    pace.delete(*pace.keys("chatops:pace:*"))
+    app.tasks[DELIVER_TASK].apply(args=letter.args, kwargs=letter.kwargs)
+    (posted,) = slack.messages("incidents")
+    assert "INC-7" in posted["text"]
 
 
 def test_a_database_outage_retries_the_command_then_keeps_it(
-    tmp_path: Path, slack: FakeSlack, redis_url: str, monkeypatch: pytest.MonkeyPatch, no_backoff: None
+    worker: tuple[Celery, Runtime], slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, no_backoff: None
 ) -> None:
-    app, runtime = build(tmp_path, slack, redis_url)
-    try:
-        calls = []
+    app, runtime = worker
+    calls = []
 
-        def locked(key: str) -> set[str]:
-            calls.append(key)
-            raise sqlalchemy.exc.OperationalError(
-                "SELECT step FROM command_steps", {}, Exception("database is locked")
-            )
+    def locked(key: str) -> set[str]:
+        calls.append(key)
+        raise sqlalchemy.exc.OperationalError(
+            "SELECT step FROM command_steps", {}, Exception("database is locked")
+        )
 
-        monkeypatch.setattr(runtime.store, "steps_done", locked)
-        payload = {
-            "key": "slack:slack:k9",
-            "instance": "slack",
-            "platform": "slack",
-            "text": "declare sev3 Checkout errors",
-            "user": {"user_id": "U1", "user_name": "alice"},
-            "channel_id": "C0004",
-            "response_url": slack.response_url("k9"),
-        }
-        app.tasks[COMMAND_TASK].apply(args=[payload])
-        assert len(calls) == tasks.MAX_RETRIES + 1
-        (letter,) = runtime.store.dead_letters()
-        assert letter.task_name == COMMAND_TASK and letter.args == [payload]
-        assert "unavailable" in letter.reason and "database is locked" in letter.reason
-    finally:
-        runtime.store.close()
+    monkeypatch.setattr(runtime.store, "steps_done", locked)
+    payload = {
+        "key": "slack:slack:k9",
+        "instance": "slack",
+        "platform": "slack",
+        "text": "declare sev3 Checkout errors",
+        "user": {"user_id": "U1", "user_name": "alice"},
+        "channel_id": "C0004",
+        "response_url": slack.response_url("k9"),
+    }
+    app.tasks[COMMAND_TASK].apply(args=[payload])
+    assert len(calls) == tasks.MAX_RETRIES + 1
+    (letter,) = runtime.store.dead_letters()
+    assert letter.task_name == COMMAND_TASK and letter.args == [payload]
+    assert "unavailable" in letter.reason and "database is locked" in letter.reason
 
 
 def test_a_fault_while_fanning_out_keeps_the_notification(
-    tmp_path: Path, slack: FakeSlack, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    worker: tuple[Celery, Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app, runtime = build(tmp_path, slack, redis_url)
-    try:
-
-        def broken(*args: Any, **kwargs: Any) -> Any:
-            raise ValueError("no route")
-
-        monkeypatch.setattr(tasks, "fan_out", broken)
-        payload = notification()
-        app.tasks[NOTIFY_TASK].apply(args=[payload, "n-3"])
-        (letter,) = runtime.store.dead_letters()
-        assert letter.notification_id == "n-3" and letter.args == [payload, "n-3"]
-        assert letter.reason == "unexpected error: ValueError: no route"
-    finally:
-        runtime.store.close()
+    app, runtime = worker
+    monkeypatch.setattr(tasks, "fan_out", raising(ValueError("no route")))
+    payload = notification()
+    app.tasks[NOTIFY_TASK].apply(args=[payload, "n-3"])
+    (letter,) = runtime.store.dead_letters()
+    assert letter.notification_id == "n-3" and letter.args == [payload, "n-3"]
+    assert letter.reason == "unexpected error: ValueError: no route"
