@@ -99,10 +99,10 @@ def test_every_notification_once_under_rate_limits_and_failures(
         counts = Counter(posted_ids(slack, channel))
         assert sorted(counts) == sorted(ids), channel
         assert max(counts.values()) == 1, f"posted twice in {channel}: {counts}"
-    # 8 posts a channel at 1/s need 7 s from first to last; pacing keeps it near that, with
-    # room for the injected failures' retries.
+    # 8 posts a channel at 1/s need 7 s from first to last; pacing keeps it near that (7.4 to
+    # 8 s seen, also with both cores busy), with room for the injected failures' retries.
     floor = 7.0
-    assert elapsed < floor * 1.5 + 3, f"took {elapsed:.1f}s against a floor of {floor}s"
+    assert elapsed < floor + 3, f"took {elapsed:.1f}s against a floor of {floor}s"
     status, metrics = stack.get("/metrics")
     assert status == 200
     assert re.search(rb'chatops_deliveries_total\{instance="slack",outcome="delivered"\} 16', metrics), (
