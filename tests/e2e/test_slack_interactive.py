@@ -9,42 +9,21 @@ import itertools
 import json
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import redis
 
 from chatops_core.simulate import sign_slack
 from chatops_core.store import IncidentStore
-from tests.e2e.stack import SIGNING_SECRET, Stack, start_stack
+from tests.e2e.stack import SIGNING_SECRET, Stack
 from tests.fakes.slack_server import FakeSlack
 
 pytestmark = pytest.mark.e2e
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "slack"
 _seq = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str, slack: FakeSlack) -> Iterator[Stack]:
-    redis.Redis.from_url(redis_url).flushdb()
-    running = start_stack(
-        Path(tmp_path_factory.mktemp("interactive")),
-        redis_url=redis_url,
-        api_url=slack.api_url,
-        token=slack.token,
-    )
-    yield running
-    running.stop()
 
 
 def post_signed(stack: Stack, body: bytes, content_type: str, **headers: str) -> tuple[int, bytes, float]:

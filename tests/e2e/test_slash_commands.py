@@ -4,36 +4,16 @@ and the real slack_sdk talking HTTP to a local server that plays Slack."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.stack import Stack, start_stack
+from tests.e2e.stack import Stack
 from tests.fakes.slack_server import FakeSlack
 
 pytestmark = pytest.mark.e2e
 
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str, slack: FakeSlack) -> Iterator[Stack]:
-    import redis
-
-    redis.Redis.from_url(redis_url).flushdb()
-    running = start_stack(
-        Path(tmp_path_factory.mktemp("stack")), redis_url=redis_url, api_url=slack.api_url, token=slack.token
-    )
-    yield running
-    running.stop()
 
 
 def run(stack: Stack, slack: FakeSlack, text: str, **kwargs: Any) -> dict[str, Any]:
