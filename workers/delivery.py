@@ -28,6 +28,7 @@ from chatops_core.models import MessageRef
 from chatops_core.notifications import Announcement, Notification
 from chatops_core.providers import Operation, Provider
 from chatops_core.routing import route_notification
+from chatops_core.store.delivery import Card, DeliveryStatus
 from chatops_core.tasks import DELIVER_TASK, NOTIFICATIONS_QUEUE
 from workers.runtime import Runtime
 
@@ -61,7 +62,6 @@ class SlotLater(Exception):
 @dataclass(frozen=True)
 class Result:
     outcome: str  # delivered | duplicate | stale
-    ref: MessageRef | None = None
 
 
 def delivery_key(notification_id: str, instance: str, channel: str) -> str:
@@ -101,7 +101,7 @@ def deliver(
     store = runtime.store
     key = delivery_key(notification_id, instance, channel)
     existing = store.delivery(key)
-    if existing is not None and existing.status == "posted":
+    if existing is not None and existing.status == DeliveryStatus.POSTED:
         return Result("duplicate")
     provider = runtime.provider(instance)
     incident_ref = notification.incident.id
@@ -109,15 +109,14 @@ def deliver(
     card = store.card(instance, channel, incident_ref)
     # A channel that already shows the incident gets its card updated, whatever the type: an
     # ``incident.created`` that arrives after a later change is then simply older.
-    updating = card is not None
     with _lock(runtime, key):
         # The slot is taken under the lock, so a copy that finds the lock taken wastes no
         # slot of the channel's pace.
         if not slot_taken:
-            pace_key = f"{instance}:update" if updating else f"{instance}:post:{channel}"
-            interval = UPDATE_INTERVAL_SECONDS if updating else POST_INTERVAL_SECONDS
+            pace_key = f"{instance}:update" if card is not None else f"{instance}:post:{channel}"
+            interval = UPDATE_INTERVAL_SECONDS if card is not None else POST_INTERVAL_SECONDS
             _take_slot(runtime, pace_key, interval)
-        if not updating:
+        if card is None:
             _keep_gap(runtime, f"{instance}:post:{channel}")
         record = store.begin_delivery(
             key,
@@ -127,29 +126,33 @@ def deliver(
             incident_ref=incident_ref,
             version=version,
         )
-        if record.status == "posted":
+        if record.status == DeliveryStatus.POSTED:
             return Result("duplicate")
         announcement = Announcement.of(notification)
-        if updating and card is not None:
-            return _update_card(runtime, key, card, announcement, version)
+        if card is not None:
+            return _update_card(runtime, provider, key, card, announcement, version)
         if record.attempts > 1:
             since = record.created_at.timestamp() - HISTORY_MARGIN_SECONDS
             found = provider.find_announcement(channel, key, since)
             if found is not None:
                 _posted(runtime, key, instance, channel, incident_ref, found, version)
-                return Result("duplicate", found)
+                return Result("duplicate")
         ref = provider.announce(channel, announcement, key=key)
         _posted(runtime, key, instance, channel, incident_ref, ref, version)
         if channel == notification.incident.channel_id and provider.supports(Operation.INTERACTIVE):
             _pin(provider, ref)
-        return Result("delivered", ref)
+        return Result("delivered")
 
 
 def _update_card(
-    runtime: Runtime, key: str, card: Any, announcement: Announcement, version: int | None
+    runtime: Runtime,
+    provider: Provider,
+    key: str,
+    card: Card,
+    announcement: Announcement,
+    version: int | None,
 ) -> Result:
     store = runtime.store
-    provider = runtime.provider(card.instance)
     ref = MessageRef(channel_id=card.channel_id, message_id=card.message_id)
     card_lock = f"card:{card.instance}:{card.channel}:{card.incident_ref}"
     with _lock(runtime, card_lock):
@@ -157,18 +160,11 @@ def _update_card(
         if current is not None and version is not None and current.version is not None:
             if current.version >= version:
                 store.finish_delivery(key, channel_id=current.channel_id, message_id=current.message_id)
-                return Result("stale", ref)
+                return Result("stale")
         provider.update_announcement(ref, announcement)
-        store.save_card(
-            card.instance,
-            card.channel,
-            card.incident_ref,
-            channel_id=card.channel_id,
-            message_id=card.message_id,
-            version=version,
-        )
-        store.finish_delivery(key, channel_id=card.channel_id, message_id=card.message_id)
-    return Result("delivered", ref)
+        # The card's new version and the delivery's end in one transaction.
+        _posted(runtime, key, card.instance, card.channel, card.incident_ref, ref, version)
+    return Result("delivered")
 
 
 def _posted(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,8 +97,8 @@ class LockKeeper:
                 self._thread.start()
 
     def _renew_loop(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(self._renew_every):
+        while True:
+            time.sleep(self._renew_every)
             with self._mutex:
                 held = list(self._held.items())
             for key, token in held:

@@ -7,6 +7,7 @@ redelivered task only does what is still missing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -128,9 +129,11 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             return
 
         def give_up(reason: str) -> None:
-            key = delivery_key(notification_id, instance, channel)
-            if runtime.store.delivery(key) is not None:  # not begun when it failed before posting
-                runtime.store.fail_delivery(key, error=reason, dead=True)
+            # A delivery that failed before it began has no record to mark.
+            with contextlib.suppress(KeyError):
+                runtime.store.fail_delivery(
+                    delivery_key(notification_id, instance, channel), error=reason, dead=True
+                )
             dead_letter(self, reason, notification_id=notification_id, target=target)
             runtime.count(instance, "dead_lettered")
             log_event(
@@ -141,57 +144,52 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
                 reason=reason,
             )
 
-        def again(countdown_s: float, outcome: str, *, slot: bool) -> None:
-            args = [payload, notification_id, instance, channel, slot]
-            if outcome == "paced":
-                # Waiting for our own send slot is not a failure: it uses up no retry.
-                log.debug("paced %s %s in %.2fs", notification_id, target, countdown_s)
-                app.send_task(
-                    DELIVER_TASK,
-                    args=args,
-                    countdown=countdown_s,
-                    queue=NOTIFICATIONS_QUEUE,
-                    retries=self.request.retries,
-                    argsrepr="",
-                    kwargsrepr="",
-                )
-                return
-            runtime.count(instance, outcome)
-            log_event(
-                outcome,
-                notification_id=notification_id,
-                target=target,
-                attempt=attempt,
+        def later(countdown_s: float, *, slot: bool) -> None:
+            # Waiting for our own send slot, or for another copy, is not a failure: it uses
+            # up no retry.
+            log.debug("paced %s %s in %.2fs", notification_id, target, countdown_s)
+            app.send_task(
+                DELIVER_TASK,
+                args=[payload, notification_id, instance, channel, slot],
                 countdown=countdown_s,
+                queue=NOTIFICATIONS_QUEUE,
+                retries=self.request.retries,
+                argsrepr="",
+                kwargsrepr="",
             )
-            raise self.retry(args=args, countdown=countdown_s, max_retries=MAX_RETRIES)
 
         try:
             with unavailable_is_retryable():
                 result = deliver(
                     runtime, notification, notification_id, instance, channel, slot_taken=slot_taken
                 )
-        except SlotLater as later:
-            again(later.countdown, "paced", slot=True)
+        except SlotLater as slot:
+            later(slot.countdown, slot=True)
             return
         except Busy as busy:
-            # Another copy is posting (or died posting: its lock then lapses within seconds).
-            # Waiting for it uses up no retry; the next look most likely finds it posted.
-            again(min(max(busy.retry_in, 0.2), BUSY_POLL_SECONDS), "paced", slot=False)
-            return
-        except RateLimited as exc:
-            hold_off(runtime, instance, channel, exc)
-            if self.request.retries >= MAX_RETRIES:
-                give_up(f"gave up after {attempt} attempts: {exc.code}")
-                return
-            again(exc.retry_after, "rate_limited", slot=False)
+            # Another copy is posting (or died posting: its lock then lapses within seconds);
+            # the next look most likely finds it posted.
+            later(min(max(busy.retry_in, 0.2), BUSY_POLL_SECONDS), slot=False)
             return
         except Retryable as exc:
+            limited = isinstance(exc, RateLimited)
+            if limited:
+                hold_off(runtime, instance, channel, exc)
             if self.request.retries >= MAX_RETRIES:
-                give_up(f"gave up after {attempt} attempts: {exc.code}: {exc.message}")
+                detail = "" if limited else f": {exc.message}"
+                give_up(f"gave up after {attempt} attempts: {exc.code}{detail}")
                 return
-            again(countdown(exc, self.request.retries), "retried", slot=False)
-            return
+            outcome = "rate_limited" if limited else "retried"
+            delay = countdown(exc, self.request.retries)  # a rate limit's own Retry-After
+            runtime.count(instance, outcome)
+            log_event(
+                outcome, notification_id=notification_id, target=target, attempt=attempt, countdown=delay
+            )
+            raise self.retry(
+                args=[payload, notification_id, instance, channel, False],
+                countdown=delay,
+                max_retries=MAX_RETRIES,
+            ) from exc
         except Permanent as exc:
             give_up(f"{exc.code}: {exc.message}")
             return

@@ -32,6 +32,7 @@ from chatops_core.store.schema import (
     IncidentRow,
     SlaBreachRow,
     TimelineEntryRow,
+    utc,
 )
 
 
@@ -121,12 +122,6 @@ def _dead_letter(row: DeadLetterRow) -> DeadLetter:
     )
 
 
-def _aware(at: datetime) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"naive datetime {at.isoformat()} given; pass a timezone-aware datetime")
-    return at.astimezone(UTC)
-
-
 class DeliveryRecords:
     """Deliveries, cards, dead letters and SLA breaches: the part of the store workers deliver with."""
 
@@ -169,13 +164,12 @@ class DeliveryRecords:
             updated_at=now,
         )
         with self._writing() as session:
-            session.execute(
+            row: DeliveryRow = session.execute(
                 insert.on_conflict_do_update(
                     index_elements=["key"],
                     set_={"attempts": DeliveryRow.attempts + 1, "updated_at": now},
-                )
-            )
-            row = session.execute(select(DeliveryRow).where(DeliveryRow.key == key)).scalar_one()
+                ).returning(DeliveryRow)
+            ).scalar_one()
             return _delivery(row)
 
     def delivery(self, key: str) -> Delivery | None:
@@ -217,16 +211,6 @@ class DeliveryRecords:
         )
         if getattr(result, "rowcount", 0) != 1:
             raise KeyError(f"no delivery {key!r}; begin_delivery() records it first")
-
-    def deliveries_for(self, notification_id: str) -> list[Delivery]:
-        """The deliveries of one notification, oldest first."""
-        with self._reading() as session:
-            rows = session.execute(
-                select(DeliveryRow)
-                .where(DeliveryRow.notification_id == notification_id)
-                .order_by(DeliveryRow.created_at, DeliveryRow.key)
-            ).scalars()
-            return [_delivery(row) for row in rows]
 
     # --- cards --------------------------------------------------------------------
 
@@ -377,7 +361,7 @@ class DeliveryRecords:
         True exactly once per (incident, since), however many callers race for it; the
         one that gets True announces the breach.
         """
-        since = _aware(since)
+        since = utc(since)
         insert = (
             self._insert(SlaBreachRow)
             .values(incident_number=incident_number, since=since, sent_at=datetime.now(UTC))
@@ -389,7 +373,7 @@ class DeliveryRecords:
 
     def release_sla_breach(self, incident_number: int, since: datetime) -> None:
         """Undo a claim whose announcement could not be sent, so a later check claims it again."""
-        since = _aware(since)
+        since = utc(since)
         with self._writing() as session:
             session.execute(
                 delete(SlaBreachRow)
@@ -419,7 +403,7 @@ class DeliveryRecords:
         since: ColumnElement[datetime] = func.coalesce(reopened.c.at, IncidentRow.created_at)
         due = or_(
             *(
-                and_(IncidentRow.severity == severity, since < _aware(cutoff))
+                and_(IncidentRow.severity == severity, since < utc(cutoff))
                 for severity, cutoff in older_than.items()
             )
         )
@@ -430,4 +414,4 @@ class DeliveryRecords:
             .order_by(IncidentRow.number)
         )
         with self._reading() as session:
-            return [(row.to_model(), _aware(at)) for row, at in session.execute(query)]
+            return [(row.to_model(), utc(at)) for row, at in session.execute(query)]

@@ -45,6 +45,7 @@ from chatops_core.store.schema import (
     IncidentRow,
     ProcessedCommandRow,
     TimelineEntryRow,
+    utc,
 )
 
 if TYPE_CHECKING:
@@ -82,12 +83,6 @@ def normalize_database_url(url: str | URL) -> URL:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
-
-
-def _utc(at: datetime) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"naive datetime {at.isoformat()} given; pass a timezone-aware datetime")
-    return at.astimezone(UTC)
 
 
 def _not_found(number: int) -> IncidentNotFound:
@@ -335,7 +330,7 @@ class IncidentStore(DeliveryRecords):
         with ``key``, records the outcome in the same transaction; declaring again with a
         key already applied returns the recorded outcome with ``replayed=True``.
         """
-        at = _utc(at)
+        at = utc(at)
         with self._writing() as session:
             record = None
             if key is not None:
@@ -385,7 +380,7 @@ class IncidentStore(DeliveryRecords):
         :class:`InvalidArguments`) propagate and nothing is written. A ``key`` already
         applied returns the recorded outcome with ``replayed=True``.
         """
-        at = _utc(at)
+        at = utc(at)
         with self._writing() as session:
             record = None
             if key is not None:
@@ -459,7 +454,7 @@ class IncidentStore(DeliveryRecords):
         at: datetime,
     ) -> TimelineEntry:
         """Append an entry to the timeline of incident ``number`` without changing the incident."""
-        at = _utc(at)
+        at = utc(at)
         with self._writing() as session:
             self._require(session, number)
             row = TimelineEntryRow(

@@ -40,6 +40,13 @@ NAMING_CONVENTION = {
 }
 
 
+def utc(at: datetime) -> datetime:
+    """``at`` in UTC; a naive datetime is refused (its zone would be a guess)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at.isoformat()} given; pass a timezone-aware datetime")
+    return at.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A point in time, stored as UTC and always read back timezone-aware.
 
@@ -54,9 +61,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given; pass a timezone-aware datetime")
-        value = value.astimezone(UTC)
+        value = utc(value)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
