@@ -31,15 +31,6 @@ from chatops_core.errors import ConnectionFailed
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
-# KEYS[1] dedupe key, KEYS[2] queue; ARGV[1] ttl seconds, ARGV[2] message
-_DEDUPE_PUSH = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  redis.call('LPUSH', KEYS[2], ARGV[2])
-  return 1
-end
-return 0
-"""
-
 # KEYS[1] idempotency key, KEYS[2] queue; ARGV[1] ttl seconds, ARGV[2] task id, ARGV[3] message.
 # Returns {1, task id} when this call pushed, else {0, the task id stored by the first call}.
 _IDEMPOTENT_PUSH = """
@@ -51,6 +42,7 @@ return {0, redis.call('GET', KEYS[1])}
 """
 
 IDEMPOTENCY_PREFIX = "chatops:idem:"
+DEDUPE_PREFIX = "chatops:dedupe:"
 
 
 class BrokerUnavailable(ConnectionFailed):
@@ -64,7 +56,6 @@ def build_task_message(
     args: Sequence[Any],
     kwargs: dict[str, Any],
     *,
-    queue: str,
     task_id: str,
     origin: str,
 ) -> tuple[bytes, dict[str, Any], dict[str, Any]]:
@@ -173,7 +164,6 @@ class TaskPublisher:
         self.origin = f"{os.getpid()}@{socket.gethostname()}"
         self._redis: redis.Redis | None = None
         self._line: _RedisLine | None = None
-        self._script_sha = hashlib.sha1(_DEDUPE_PUSH.encode()).hexdigest()
         self._idempotent_sha = hashlib.sha1(_IDEMPOTENT_PUSH.encode()).hexdigest()
         self._kombu_lock = threading.Lock()
         self._kombu_conn: Any = None
@@ -195,21 +185,12 @@ class TaskPublisher:
 
         Raises :class:`BrokerUnavailable` when the broker does not take it.
         """
-        tid = task_id or str(uuid.uuid4())
-        body, headers, properties = build_task_message(
-            task_name, args, kwargs or {}, queue=queue, task_id=tid, origin=self.origin
+        if dedupe_key is None:
+            return self._publish(task_name, args, kwargs, queue, task_id, None)[0]
+        tid, enqueued = self._publish(
+            task_name, args, kwargs, queue, task_id, (DEDUPE_PREFIX + dedupe_key, None)
         )
-        try:
-            if self._line is not None:
-                envelope = _redis_envelope(body, headers, properties, queue, tid)
-                if dedupe_key is None:
-                    self._line.call("LPUSH", queue, envelope)
-                    return tid
-                pushed = self._dedupe_push(f"chatops:dedupe:{dedupe_key}", queue, envelope)
-                return tid if pushed else None
-            return self._send_kombu(body, headers, properties, queue, tid, dedupe_key)
-        except (redis.RedisError, OSError) as exc:
-            raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
+        return tid if enqueued else None
 
     def send_once(
         self,
@@ -236,20 +217,39 @@ class TaskPublisher:
 
         Raises :class:`BrokerUnavailable` when the broker does not answer.
         """
+        return self._publish(
+            task_name, args, kwargs, queue, task_id, (IDEMPOTENCY_PREFIX + idempotency_key, ttl)
+        )
+
+    def _publish(
+        self,
+        task_name: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any] | None,
+        queue: str,
+        task_id: str | None,
+        once: tuple[str, int | None] | None,
+    ) -> tuple[str, bool]:
+        """Push one task message; with ``once = (redis key, ttl)``, only if the key is new.
+
+        Returns ``(id, enqueued)``: the id of the task that holds the key when nothing was
+        pushed. Keys are applied on Redis only (other brokers always push).
+        """
         tid = task_id or str(uuid.uuid4())
         body, headers, properties = build_task_message(
-            task_name, args, kwargs or {}, queue=queue, task_id=tid, origin=self.origin
+            task_name, args, kwargs or {}, task_id=tid, origin=self.origin
         )
         try:
             if self._line is None:
-                self._send_kombu(body, headers, properties, queue, tid, None)
+                self._send_kombu(body, headers, properties, queue)
                 return tid, True
             envelope = _redis_envelope(body, headers, properties, queue, tid)
+            if once is None:
+                self._line.call("LPUSH", queue, envelope)
+                return tid, True
+            key, ttl = once
             pushed, stored = self._eval(
-                _IDEMPOTENT_PUSH,
-                self._idempotent_sha,
-                (IDEMPOTENCY_PREFIX + idempotency_key, queue),
-                (ttl or self.dedupe_ttl, tid, envelope),
+                _IDEMPOTENT_PUSH, self._idempotent_sha, (key, queue), (ttl or self.dedupe_ttl, tid, envelope)
             )
         except (redis.RedisError, OSError) as exc:
             raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
@@ -257,9 +257,6 @@ class TaskPublisher:
         # ``first_id == tid`` with nothing pushed: our own first attempt pushed and its reply
         # was lost, so the line's reconnect-and-retry ran the script a second time.
         return first_id, bool(pushed) or first_id == tid
-
-    def _dedupe_push(self, key: str, queue: str, envelope: str) -> int:
-        return int(self._eval(_DEDUPE_PUSH, self._script_sha, (key, queue), (self.dedupe_ttl, envelope)))
 
     def _eval(self, script: str, sha: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a Lua script by its SHA, loading it with ``EVAL`` when the server lacks it."""
@@ -275,12 +272,10 @@ class TaskPublisher:
         headers: dict[str, Any],
         properties: dict[str, Any],
         queue: str,
-        tid: str,
-        dedupe_key: str | None,
-    ) -> str | None:
+    ) -> None:
         from kombu import Connection, Producer, Queue
 
-        # ``dedupe_key`` is not applied on this path: the workers' idempotency keys cover it.
+        # De-duplication keys are not applied on this path: the workers' own keys cover it.
         with self._kombu_lock:
             if self._kombu_conn is None:
                 self._kombu_conn = Connection(self.broker_url)
@@ -298,7 +293,6 @@ class TaskPublisher:
                 retry_policy={"max_retries": 1},
                 **properties,
             )
-        return tid
 
     def ping(self) -> None:
         """Raise :class:`BrokerUnavailable` unless the broker answers."""
