@@ -89,22 +89,9 @@ DLQ_LIST_LIMIT = 1000
 
 def _dlq_queue(task_name: str) -> str | None:
     """The queue that serves ``task_name``, None for a task no queue serves."""
-    from chatops_core.tasks import (
-        COMMAND_TASK,
-        DELIVER_TASK,
-        INTERACTIVE_QUEUE,
-        MAINTENANCE_QUEUE,
-        NOTIFICATIONS_QUEUE,
-        NOTIFY_TASK,
-        SLA_CHECK_TASK,
-    )
+    from chatops_core.tasks import TASK_QUEUES
 
-    return {
-        COMMAND_TASK: INTERACTIVE_QUEUE,
-        NOTIFY_TASK: NOTIFICATIONS_QUEUE,
-        DELIVER_TASK: NOTIFICATIONS_QUEUE,
-        SLA_CHECK_TASK: MAINTENANCE_QUEUE,
-    }.get(task_name)
+    return TASK_QUEUES.get(task_name)
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:

@@ -7,13 +7,10 @@ from kombu import Exchange, Queue
 
 from chatops_core.settings import Settings
 from chatops_core.tasks import (
-    COMMAND_TASK,
-    DELIVER_TASK,
     INTERACTIVE_QUEUE,
     MAINTENANCE_QUEUE,
     NOTIFICATIONS_QUEUE,
-    NOTIFY_TASK,
-    SLA_CHECK_TASK,
+    TASK_QUEUES,
 )
 from workers.maintenance import beat_schedule, register_maintenance
 from workers.runtime import Runtime
@@ -46,12 +43,7 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
             Queue(NOTIFICATIONS_QUEUE, Exchange(NOTIFICATIONS_QUEUE), routing_key=NOTIFICATIONS_QUEUE),
             Queue(MAINTENANCE_QUEUE, Exchange(MAINTENANCE_QUEUE), routing_key=MAINTENANCE_QUEUE),
         ],
-        task_routes={
-            COMMAND_TASK: {"queue": INTERACTIVE_QUEUE},
-            NOTIFY_TASK: {"queue": NOTIFICATIONS_QUEUE},
-            DELIVER_TASK: {"queue": NOTIFICATIONS_QUEUE},
-            SLA_CHECK_TASK: {"queue": MAINTENANCE_QUEUE},
-        },
+        task_routes={task: {"queue": queue} for task, queue in TASK_QUEUES.items()},
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,

@@ -53,10 +53,18 @@ _TRANSLATED: tuple[type[BaseException], ...] = (
 
 
 @contextmanager
-def translated(method: str) -> Iterator[None]:
-    """Re-raise what a Slack call raised as a ``ChatOpsError`` (see ``errors.map_slack_error``)."""
+def translated(method: str, ok_codes: frozenset[str] = frozenset()) -> Iterator[None]:
+    """Re-raise what a Slack call raised as a ``ChatOpsError`` (see ``errors.map_slack_error``).
+
+    A refusal whose error code is in ``ok_codes`` means the call's aim already holds (say,
+    ``already_pinned``) and is not an error.
+    """
     try:
         yield
+    except SlackApiError as exc:
+        if error_code(exc) in ok_codes:
+            return
+        raise map_slack_error(exc, method=method) from exc
     except _TRANSLATED as exc:
         raise map_slack_error(exc, method=method) from exc
 
@@ -197,12 +205,8 @@ class SlackApi:
 
         https://docs.slack.dev/reference/methods/pins.add
         """
-        with translated("pins.add"):
-            try:
-                self._web.pins_add(channel=channel_id, timestamp=ts)
-            except SlackApiError as exc:
-                if error_code(exc) not in PIN_NOOP_CODES:
-                    raise
+        with translated("pins.add", PIN_NOOP_CODES):
+            self._web.pins_add(channel=channel_id, timestamp=ts)
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         """``views.open`` (https://docs.slack.dev/reference/methods/views.open).
@@ -303,24 +307,16 @@ class SlackApi:
 
         https://docs.slack.dev/reference/methods/conversations.archive
         """
-        with translated("conversations.archive"):
-            try:
-                self._web.conversations_archive(channel=channel_id)
-            except SlackApiError as exc:
-                if error_code(exc) not in ARCHIVE_NOOP_CODES:
-                    raise
+        with translated("conversations.archive", ARCHIVE_NOOP_CODES):
+            self._web.conversations_archive(channel=channel_id)
 
     def kick(self, channel_id: str, user_id: str) -> None:
         """``conversations.kick``; a user who is not there is not an error.
 
         https://docs.slack.dev/reference/methods/conversations.kick
         """
-        with translated("conversations.kick"):
-            try:
-                self._web.conversations_kick(channel=channel_id, user=user_id)
-            except SlackApiError as exc:
-                if error_code(exc) not in KICK_NOOP_CODES:
-                    raise
+        with translated("conversations.kick", KICK_NOOP_CODES):
+            self._web.conversations_kick(channel=channel_id, user=user_id)
 
 
 def _names_trigger(exc: SlackApiError) -> bool:
