@@ -76,7 +76,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.db_command == "upgrade":
-        store = IncidentStore(settings.effective_database_url())
+        store = IncidentStore.from_settings(settings)
         store.upgrade()
         print(f"database at revision {store.current_revision()}")
         store.close()
@@ -99,7 +99,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from chatops_core.store import IncidentStore
 
     settings = _settings(args)
-    store = IncidentStore(settings.effective_database_url())
+    store = IncidentStore.from_settings(settings)
     try:
         if store.current_revision() != store.head_revision():
             print("chatops: the database is not up to date; run `chatops db upgrade` first", file=sys.stderr)
@@ -200,15 +200,12 @@ def _usage(message: str) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     """``chatops notify INC-7 --type incident.created``: announce an incident as it stands now."""
-    import uuid
-
     from chatops_core.commands.grammar import ID_FORMS, parse_incident_ref
     from chatops_core.errors import IncidentNotFound
-    from chatops_core.notifications import IncidentSnapshot, Notification
+    from chatops_core.notifications import IncidentSnapshot, Notification, enqueue_notification
     from chatops_core.publisher import TaskPublisher
     from chatops_core.stack import broker_url_for_tools
     from chatops_core.store import IncidentStore
-    from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK
 
     settings = _settings(args)
     number = parse_incident_ref(args.incident)
@@ -230,7 +227,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
             )
             return 2
         channels.setdefault(instance, []).append(channel)
-    store = IncidentStore(settings.effective_database_url())
+    store = IncidentStore.from_settings(settings)
     try:
         incident = store.get(number)
     except IncidentNotFound as exc:
@@ -244,15 +241,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
         channels=channels or None,
         summary=args.summary,
     )
-    notification_id = f"ntf_{uuid.uuid4()}"
     publisher = TaskPublisher(broker_url_for_tools(settings))
     try:
-        publisher.send(
-            NOTIFY_TASK,
-            [notification.model_dump(mode="json"), notification_id],
-            queue=NOTIFICATIONS_QUEUE,
-            task_id=notification_id,
-        )
+        notification_id, _ = enqueue_notification(publisher, notification)
     except ChatOpsError as exc:
         print(f"chatops: could not enqueue: {exc.message}", file=sys.stderr)
         return 1

@@ -6,12 +6,16 @@ task ``chatops.notify``; lifecycle changes made from chat go through the same pa
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chatops_core.models import Incident, NotificationType, Severity, Status
+
+if TYPE_CHECKING:
+    from chatops_core.publisher import TaskPublisher
 
 NOTIFICATION_TYPES: tuple[str, ...] = get_args(NotificationType)
 
@@ -100,3 +104,32 @@ _DEFAULT_SUMMARY: dict[str, str] = {
     "incident.escalated": "Severity raised",
     "incident.sla_breach": "Not acknowledged within its SLA",
 }
+
+
+def enqueue_notification(
+    publisher: TaskPublisher,
+    notification: Notification,
+    *,
+    idempotency_key: str | None = None,
+    ttl: int | None = None,
+) -> tuple[str, bool]:
+    """Put ``notification`` on the ``notifications`` queue as task ``chatops.notify``.
+
+    Returns ``(id, enqueued)``; with ``idempotency_key``, a key seen before enqueues nothing
+    and gives the first notification's id. Raises ``BrokerUnavailable``.
+    """
+    from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK
+
+    notification_id = f"ntf_{uuid.uuid4()}"
+    args = [notification.model_dump(mode="json"), notification_id]
+    if idempotency_key is None:
+        publisher.send(NOTIFY_TASK, args, queue=NOTIFICATIONS_QUEUE, task_id=notification_id)
+        return notification_id, True
+    return publisher.send_once(
+        NOTIFY_TASK,
+        args,
+        queue=NOTIFICATIONS_QUEUE,
+        idempotency_key=f"notify:{idempotency_key}",
+        task_id=notification_id,
+        ttl=ttl,
+    )

@@ -16,7 +16,6 @@ import hmac
 import json
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,10 +26,9 @@ from pydantic import ValidationError
 from chatops_core.commands.grammar import ID_FORMS, SEVERITY_FORMS, parse_incident_ref, parse_severity
 from chatops_core.errors import ConfigError, ConnectionFailed, IncidentNotFound
 from chatops_core.models import Incident, Severity, TimelineEntry
-from chatops_core.notifications import NOTIFICATION_TYPES, Notification
+from chatops_core.notifications import NOTIFICATION_TYPES, Notification, enqueue_notification
 from chatops_core.publisher import BrokerUnavailable, TaskPublisher
 from chatops_core.settings import Settings
-from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK
 
 if TYPE_CHECKING:
     # Imported where used: the database layer loads only when a read needs it.
@@ -251,19 +249,9 @@ def build_api(settings: Settings, publisher: TaskPublisher, store: Callable[[], 
         parsed = _parse_notification(data, settings)
         if isinstance(parsed, Response):
             return parsed
-        notification_id = f"ntf_{uuid.uuid4()}"
-        args = [parsed.model_dump(mode="json"), notification_id]
         try:
-            if key is None:
-                publisher.send(NOTIFY_TASK, args, queue=NOTIFICATIONS_QUEUE, task_id=notification_id)
-                return _json(202, {"id": notification_id})
-            first_id, enqueued = publisher.send_once(
-                NOTIFY_TASK,
-                args,
-                queue=NOTIFICATIONS_QUEUE,
-                idempotency_key=f"notify:{key}",
-                task_id=notification_id,
-                ttl=settings.dedupe_ttl_seconds,
+            first_id, enqueued = enqueue_notification(
+                publisher, parsed, idempotency_key=key, ttl=settings.dedupe_ttl_seconds
             )
         except BrokerUnavailable:
             log.exception("broker unavailable; notification %s not enqueued", parsed.type)

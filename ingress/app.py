@@ -63,7 +63,6 @@ def create_app(
         # Delivery outcomes are counted in Redis by every worker; the ingress shows the sum.
         counts = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
         metrics.registry.register(DeliveryCollector(DeliveryCounter(counts)))
-    app.extensions["chatops"] = {"settings": settings, "publisher": publisher, "providers": providers}
     database: dict[str, IncidentStore] = {} if store is None else {"store": store}
     database_lock = threading.Lock()
 
@@ -75,7 +74,7 @@ def create_app(
                 if held is None:
                     from chatops_core.store import IncidentStore
 
-                    held = database["store"] = IncidentStore(settings.effective_database_url())
+                    held = database["store"] = IncidentStore.from_settings(settings)
         return held
 
     app.register_blueprint(build_api(settings, publisher, incident_store))

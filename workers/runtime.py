@@ -28,7 +28,7 @@ class Runtime:
 
     @cached_property
     def store(self) -> IncidentStore:
-        return IncidentStore(self.settings.effective_database_url())
+        return IncidentStore.from_settings(self.settings)
 
     @cached_property
     def providers(self) -> dict[str, Provider]:

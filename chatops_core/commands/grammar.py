@@ -198,8 +198,8 @@ def _echo(token: str) -> str:
     return f"`{_clip(token)}`"
 
 
-def _usage(name: CommandName, root: str = DEFAULT_ROOT) -> str:
-    return f"Usage: `{root} {USAGE[name]}`, e.g. `{root} {_EXAMPLE[name]}`."
+def _usage(name: CommandName) -> str:
+    return f"Usage: `{DEFAULT_ROOT} {USAGE[name]}`, e.g. `{DEFAULT_ROOT} {_EXAMPLE[name]}`."
 
 
 def _command_list() -> str:

@@ -83,9 +83,8 @@ class CommandService:
             if not incident.channel_id:
                 raise CommandError(f"{incident.id} has no channel of its own to {name.value}.")
             joining = name is CommandName.JOIN
-            verb = "join" if joining else "leave"
             return Outcome(
-                reply=Reply(text=f"You {verb} {incident.id}'s channel."),
+                reply=Reply(text=f"You {name.value} {incident.id}'s channel."),
                 incident=incident,
                 invite=command.user.user_id if joining else None,
                 kick=None if joining else command.user.user_id,
