@@ -131,9 +131,9 @@ _SEVERITY_WORDS: dict[str, Severity] = {
 # Something the user meant as an id even though it is not a valid one: INC-0, #x, inc12, 0.
 _ID_ATTEMPT_RE = re.compile(r"(?:inc-|inc\d|#|\d).*", re.IGNORECASE)
 # Platform mentions: Slack's escaped <@U123ABC> / <@U123ABC|alice>, Discord's <@123> / <@!123>.
-_PLATFORM_MENTION_RE = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^<>]*)?>")
+PLATFORM_MENTION_RE = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^<>]*)?>")
 _PLAIN_MENTION_RE = re.compile(r"@[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
-_BROADCAST_NAMES = frozenset({"here", "channel", "everyone", "all"})
+BROADCAST_NAMES = frozenset({"here", "channel", "everyone", "all"})
 # A <...> group is one token even when a mention label holds spaces.
 _TOKEN_RE = re.compile(r"<[^<>\s][^<>]*>|\S+")
 
@@ -158,6 +158,17 @@ def parse_incident_ref(token: str) -> int | None:
     return number if number >= 1 else None
 
 
+DEFAULT_SEVERITY = Severity.SEV3
+
+
+def severity_word(severity: Severity) -> str:
+    """The command-language word for a severity: ``sev1`` ... ``sev4``."""
+    return f"sev{severity.rank}"
+
+
+SEVERITY_WORDS = frozenset(severity_word(severity) for severity in Severity)
+
+
 def parse_severity(token: str) -> Severity | None:
     """The severity a token names, case-insensitively; None if it names none.
 
@@ -175,10 +186,10 @@ def parse_severity(token: str) -> Severity | None:
 
 def _parse_user(token: str) -> str | None:
     """A mention in normal form (``<@U123ABC>`` or ``@alice``), or None."""
-    match = _PLATFORM_MENTION_RE.fullmatch(token)
+    match = PLATFORM_MENTION_RE.fullmatch(token)
     if match is not None:
         return f"<@{match.group(1)}>"
-    if _PLAIN_MENTION_RE.fullmatch(token) and token[1:].lower() not in _BROADCAST_NAMES:
+    if _PLAIN_MENTION_RE.fullmatch(token) and token[1:].lower() not in BROADCAST_NAMES:
         return token
     return None
 

@@ -54,11 +54,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatops_core.commands.grammar import (
+    BROADCAST_NAMES,
     NOTE_MAX_LENGTH,
+    PLATFORM_MENTION_RE,
     CommandName,
     ParsedCommand,
     parse_command,
     parse_severity,
+    severity_word,
 )
 from chatops_core.errors import CommandError
 from chatops_core.models import Severity
@@ -195,8 +198,7 @@ _ID_RE = re.compile(  # not in "v2", "10:40", "1.5", "12,13", "<@U123>"
     r"(?<![\w#@<|:/.,-])(?:inc[- ]?|#)?([0-9]{1,9})(?![\w]|[:/.,][0-9]|-[0-9])", re.IGNORECASE
 )
 _SEV_IN_TEXT_RE = re.compile(r"\b(?:sev[- ]?([1-4])|p([1-4]))s?\b|\bcritical\b", re.IGNORECASE)
-_BROADCAST = frozenset({"here", "channel", "everyone", "all"})
-_NOT_A_PERSON = _BROADCAST | {
+_NOT_A_PERSON = BROADCAST_NAMES | {
     "i", "me", "you", "u", "we", "us", "he", "she", "they", "them", "him", "her", "it", "this", "that",
     "who", "whom", "whoever", "someone", "somebody", "anyone", "anybody", "nobody", "noone", "everybody",
     "the", "a", "an", "my", "our", "your", "their", "there", "what", "which", "ic", "commander", "lead",
@@ -257,7 +259,7 @@ def _severity(token: str | None) -> Severity | None:
 
 
 def _sev_word(severity: Severity | None) -> str | None:
-    return f"sev{severity.rank}" if severity is not None else None
+    return severity_word(severity) if severity is not None else None
 
 
 def _words(*parts: object) -> str:
@@ -278,7 +280,7 @@ def _person(token: str | None) -> str | None:
     """A mention in the grammar's normal form, or None for pronouns and broadcasts."""
     if not token:
         return None
-    platform = re.fullmatch(r"<@!?([A-Za-z0-9]+)(?:\|[^<>]*)?>", token)
+    platform = PLATFORM_MENTION_RE.fullmatch(token)
     if platform is not None:
         return f"<@{platform.group(1)}>"
     name = token.removeprefix("@")

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatops_core.commands.grammar import CommandName, ParsedCommand, help_text
+from chatops_core.commands.grammar import DEFAULT_SEVERITY, CommandName, ParsedCommand, help_text
 from chatops_core.errors import CommandError, MissingIncidentId
-from chatops_core.models import InboundCommand, Incident, NotificationType, Reply, Severity, utcnow
+from chatops_core.models import InboundCommand, Incident, NotificationType, Reply, utcnow
 from chatops_core.state import Action
 from chatops_core.store import Applied, IncidentStore
 
@@ -124,7 +124,7 @@ class CommandService:
         title = parsed.text or ""
         applied = self.store.declare(
             title=title,
-            severity=parsed.severity or Severity.SEV3,
+            severity=parsed.severity or DEFAULT_SEVERITY,
             actor=actor,
             platform=command.platform,
             instance=command.instance,

@@ -22,7 +22,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from chatops_core.commands.grammar import NOTE_MAX_LENGTH, TITLE_MAX_LENGTH
+from chatops_core.commands.grammar import (
+    DEFAULT_SEVERITY,
+    NOTE_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    severity_word,
+)
 from chatops_core.models import Severity
 from chatops_core.providers.slack import actions
 
@@ -30,17 +35,11 @@ MODAL_TITLE_MAX = 24
 # A plain_text_input holds at most 3000 characters
 # (https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element).
 INPUT_MAX = 3000
-DEFAULT_SEVERITY = Severity.SEV3
-
-
-def severity_value(severity: Severity) -> str:
-    """The command-language word for a severity: ``sev1`` ... ``sev4``."""
-    return f"sev{severity.rank}"
 
 
 def severity_option(severity: Severity) -> Option:
     """A menu option showing ``SEV-2`` whose value is ``sev2``."""
-    return Option(label=severity.value, value=severity_value(severity))
+    return Option(label=severity.value, value=severity_word(severity))
 
 
 def severity_options() -> list[Option]:

@@ -31,12 +31,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from chatops_core.commands.grammar import TITLE_MAX_LENGTH
+from chatops_core.commands.grammar import DEFAULT_SEVERITY, SEVERITY_WORDS, TITLE_MAX_LENGTH, severity_word
 from chatops_core.errors import InvalidWebhook
 from chatops_core.models import Actor, InboundCommand
 from chatops_core.providers.base import FormName, Inbound, InboundKind, WebhookRequest
 from chatops_core.providers.slack import actions
-from chatops_core.providers.slack.forms import DEFAULT_SEVERITY, severity_value
 
 PLATFORM = "slack"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -50,7 +49,6 @@ _LEADING_MENTION_RE = re.compile(r"^\s*" + _MENTION + r"\s*")
 _USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
 # What may stand for an incident in command text: one word.
 _INCIDENT_ID_RE = re.compile(r"^\S{1,64}$")
-_SEVERITY_VALUES = frozenset(f"sev{n}" for n in range(1, 5))
 # Message subtypes that are still someone writing to us; any other (edits, joins, bots...) is not.
 # https://docs.slack.dev/reference/events/message/#subtypes
 _WRITTEN_SUBTYPES = frozenset({"thread_broadcast"})
@@ -243,7 +241,7 @@ def _action_command(action: Mapping[str, Any]) -> tuple[str, FormName | None] | 
     if action_id == actions.SEVERITY:
         # Choosing nothing (clearing the menu) sends a null option.
         value = _str(_obj(action.get("selected_option")).get("value"))
-        if from_block is None or value not in _SEVERITY_VALUES:
+        if from_block is None or value not in SEVERITY_WORDS:
             return None
         return f"escalate {from_block} {value}", None
     if action_id == actions.ASSIGN:
@@ -336,8 +334,8 @@ def _view_submission(payload: dict[str, Any], request: WebhookRequest, context: 
         if problem:
             return _view_errors({actions.TITLE_FIELD: problem})
         severity = _selected_value(values, actions.SEVERITY_FIELD)
-        if severity not in _SEVERITY_VALUES:
-            severity = severity_value(DEFAULT_SEVERITY)
+        if severity not in SEVERITY_WORDS:
+            severity = severity_word(DEFAULT_SEVERITY)
         # The severity always comes first, so a title such as "P1 checkout" stays a title.
         text = f"declare {severity} {title}"
         description = _input_value(values, actions.DESCRIPTION_FIELD).strip() or None
