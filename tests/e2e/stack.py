@@ -95,12 +95,14 @@ class Stack:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         return self.post(f"/webhooks/{instance}", body, headers)
 
-    def logs(self) -> str:
+    def logs(self, tail: int | None = 6000) -> str:
+        """Each process's log; the last ``tail`` characters of each (``None``: all of it)."""
         out = []
         for name in self.processes:
             path = self.log_dir / f"{name}.log"
             if path.exists():
-                out.append(f"--- {name} ---\n" + path.read_text()[-6000:])
+                text = path.read_text()
+                out.append(f"--- {name} ---\n" + (text if tail is None else text[-tail:]))
         return "\n".join(out)
 
     def start(self, name: str, argv: list[str]) -> None:

@@ -161,4 +161,4 @@ def test_incidents_are_read_over_http(ingress: tuple[Stack, redis.Redis]) -> Non
 
 def test_the_token_is_not_in_the_process_logs(ingress: tuple[Stack, redis.Redis]) -> None:
     stack, _ = ingress
-    assert API_TOKEN not in stack.logs()
+    assert API_TOKEN not in stack.logs(tail=None)

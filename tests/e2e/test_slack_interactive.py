@@ -126,7 +126,7 @@ def test_each_button_changes_the_incident_and_updates_the_card(stack: Stack, sla
     )
 
     click(stack, slack, card, "im:ack")
-    slack.wait_for(lambda: "acknowledged" in card_now(slack, card)["text"].lower() or None, timeout=20)
+    slack.wait_for(lambda: "(acknowledged)" in card_now(slack, card)["text"] or None, timeout=20)
     assert state(stack, inc)["status"] == "acknowledged"
     assert "im:ack" not in buttons(card_now(slack, card)), "an acknowledged card offers no Acknowledge"
 
@@ -135,7 +135,7 @@ def test_each_button_changes_the_incident_and_updates_the_card(stack: Stack, sla
     slack.wait_for(lambda: "SEV-2" in card_now(slack, card)["text"] or None, timeout=20)
 
     click(stack, slack, card_now(slack, card), "im:mitigate")
-    slack.wait_for(lambda: "mitigated" in card_now(slack, card)["text"].lower() or None, timeout=20)
+    slack.wait_for(lambda: "(mitigated)" in card_now(slack, card)["text"] or None, timeout=20)
 
     # Resolve asks for the resolution note in a form.
     views_before = len(slack.views())
@@ -152,7 +152,7 @@ def test_each_button_changes_the_incident_and_updates_the_card(stack: Stack, sla
     status, body, _ = interaction(stack, submission)
     assert status == 200, body
     slack.wait_for(lambda: state(stack, inc)["status"] == "resolved" or None, timeout=20)
-    slack.wait_for(lambda: "resolved" in card_now(slack, card)["text"].lower() or None, timeout=20)
+    slack.wait_for(lambda: "(resolved)" in card_now(slack, card)["text"] or None, timeout=20)
     assert "im:mitigate" not in buttons(card_now(slack, card))
 
 

@@ -99,7 +99,7 @@ def test_id_may_be_left_out_inside_the_incident_channel(stack: Stack, slack: Fak
     assert f"INC-{number}" in answer["text"] and "Acknowledged by bob" in answer["text"]
     outside = run(stack, slack, "ack")
     assert outside["response_type"] == "ephemeral"
-    assert "INC-12" in outside["text"] or "which incident" in outside["text"].lower()
+    assert "Say which incident: `/im ack INC-12" in outside["text"]
 
 
 def test_list_with_filters(stack: Stack, slack: FakeSlack) -> None:

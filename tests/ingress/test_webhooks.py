@@ -78,13 +78,16 @@ def test_a_repeated_command_carries_the_same_key(client: FlaskClient, redis_clie
     messages = redis_client.lrange("interactive", 0, -1)
     keys = [task_body(json.loads(raw))[0][0]["key"] for raw in messages]
     assert len(keys) == 2 and keys[0] == keys[1]
+    assert "same.trigger" in keys[0]
 
 
 def test_distinct_commands_are_all_enqueued(client: FlaskClient, redis_client: redis.Redis) -> None:
     for i in range(5):
         body, headers = command(trigger=f"t{i}")
         assert client.post("/webhooks/slack", data=body, headers=headers).status_code == 200
-    assert redis_client.llen("interactive") == 5
+    messages = redis_client.lrange("interactive", 0, -1)
+    keys = {task_body(json.loads(raw))[0][0]["key"] for raw in messages}
+    assert len(messages) == 5 and len(keys) == 5, "each command has a key of its own"
 
 
 def test_broker_down_is_503_and_logged(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:

@@ -194,7 +194,7 @@ def test_later_changes_update_the_card_and_older_ones_never_win(runtime: Runtime
 def test_a_channel_the_bot_is_not_in_is_joined_once(runtime: Runtime, slack: FakeSlack) -> None:
     notification = _declared(runtime, slack, "k8")
     slack.require_membership = True
-    deliver(runtime, notification, "n8", "slack", "#general", slot_taken=True)
+    assert deliver(runtime, notification, "n8", "slack", "#general", slot_taken=True).outcome == "delivered"
     assert len(slack.calls("conversations.join")) == 1
     assert len(slack.messages("general")) == 1
 

@@ -463,7 +463,8 @@ def test_reply_renders_incident_timeline_and_list(provider: SlackProvider, fake:
     text = block_text(posted["blocks"])
     assert "INC-12: Database timeouts" in text
     assert "SEV-2" in text and "Open" in text and "<@U2147483697>" in text and "<#C0009>" in text
-    assert "note 59" in text and 'note 0"' not in text  # only the most recent entries
+    # Only the most recent 40 entries, oldest first.
+    assert re.findall(r"note (\d+)", text) == [str(i) for i in range(20, 60)]
     assert "20 earlier entries not shown" in text
     assert "*INC-1*" in text and "and 5 more" in text
     assert len(posted["blocks"]) <= 50
