@@ -7,16 +7,13 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 
 from chatops_core.errors import (
     AuthenticationFailed,
@@ -47,13 +44,16 @@ from chatops_core.providers.base import InboundKind, Operation, WebhookRequest
 from chatops_core.providers.registry import default_registry
 from chatops_core.providers.slack import SlackProvider
 from chatops_core.providers.slack.errors import map_slack_error, retry_after_seconds
-from chatops_core.settings import SlackSettings
+from tests.chatops_core.providers.slack_support import (
+    FIXTURES,
+    FORM,
+    JSON_CT,
+    SECRET,
+    make_provider,
+    make_settings,
+)
 from tests.fakes.slack_server import FakeSlack, signed_headers, wait_for
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "slack"
-SECRET = "test-signing-secret-0123456789"
-FORM = "application/x-www-form-urlencoded"
-JSON_CT = "application/json"
 NOW = 1_700_000_000.0
 
 # The example on https://docs.slack.dev/authentication/verifying-requests-from-slack/
@@ -67,39 +67,6 @@ def fixture(name: str) -> bytes:
     data = (FIXTURES / name).read_bytes()
     # Recorded bodies are stored with a final newline; Slack's bodies have none.
     return data.rstrip(b"\n") if name.endswith(".txt") else data
-
-
-def make_settings(fake: FakeSlack | None = None, **overrides: Any) -> SlackSettings:
-    values: dict[str, Any] = {
-        "bot_token": fake.token if fake else "xoxb-unused",
-        "signing_secret": SECRET,
-        "api_url": fake.api_url if fake else "http://127.0.0.1:9/api/",
-        "timeout": 2.0,
-    }
-    values.update(overrides)
-    return SlackSettings(**values)
-
-
-def make_provider(settings: SlackSettings, name: str = "acme") -> SlackProvider:
-    # Short pauses between the client's retries keep the tests fast.
-    return SlackProvider(name, settings, retry_interval=FixedValueRetryIntervalCalculator(0.01))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def provider(fake: FakeSlack) -> SlackProvider:
-    return make_provider(make_settings(fake))
-
-
-@pytest.fixture
-def offline() -> SlackProvider:
-    """A provider for the ingress side, which never talks to Slack."""
-    return make_provider(make_settings())
 
 
 def signed_request(

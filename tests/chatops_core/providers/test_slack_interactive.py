@@ -8,15 +8,12 @@ Recorded-shape payloads live in ``tests/fixtures/slack/``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import pytest
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 from slack_sdk.models.blocks import Block
 
 from chatops_core.errors import (
@@ -34,13 +31,16 @@ from chatops_core.providers.base import Inbound, InboundKind, Operation, Provide
 from chatops_core.providers.slack import SlackProvider, map_slack_error
 from chatops_core.providers.slack.actions import decode_metadata, encode_metadata, incident_from_block_id
 from chatops_core.providers.slack.render import age, announcement_blocks, announcement_text
-from chatops_core.settings import SlackSettings
+from tests.chatops_core.providers.slack_support import (
+    FIXTURES,
+    FORM,
+    JSON_CT,
+    SECRET,
+    make_provider,
+    make_settings,
+)
 from tests.fakes.slack_server import FakeSlack, signed_headers
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "slack"
-SECRET = "test-signing-secret-0123456789"
-FORM = "application/x-www-form-urlencoded"
-JSON_CT = "application/json"
 NOW = 1_714_565_700.0
 CREATED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 BOT = "UBOT0001"
@@ -54,38 +54,6 @@ def load(name: str) -> dict[str, Any]:
     data = json.loads((FIXTURES / name).read_text())
     assert isinstance(data, dict)
     return data
-
-
-def make_settings(fake: FakeSlack | None = None, **overrides: Any) -> SlackSettings:
-    values: dict[str, Any] = {
-        "bot_token": fake.token if fake else "xoxb-unused",
-        "signing_secret": SECRET,
-        "api_url": fake.api_url if fake else "http://127.0.0.1:9/api/",
-        "timeout": 2.0,
-    }
-    values.update(overrides)
-    return SlackSettings(**values)
-
-
-def make_provider(settings: SlackSettings) -> SlackProvider:
-    return SlackProvider("acme", settings, retry_interval=FixedValueRetryIntervalCalculator(0.01))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack(bot_user_id=BOT) as server:
-        yield server
-
-
-@pytest.fixture
-def provider(fake: FakeSlack) -> SlackProvider:
-    return make_provider(make_settings(fake))
-
-
-@pytest.fixture
-def offline() -> SlackProvider:
-    """A provider for the ingress side, which never talks to Slack."""
-    return make_provider(make_settings())
 
 
 def signed(body: bytes, content_type: str, headers: dict[str, str] | None = None) -> WebhookRequest:
