@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from chatops_core.settings import load_settings
-from chatops_core.simulate import sign_slack, slash_command_body
+from chatops_core.simulate import slash_command_body
 from chatops_core.stack import free_port, gunicorn_argv, worker_argv
+from tests.fakes.slack_server import signed_headers
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
 
@@ -91,9 +92,7 @@ class Stack:
             channel_name=channel_name,
             response_url=response_url,
         )
-        headers = sign_slack(secret, body, timestamp or int(time.time()))
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-        return self.post(f"/webhooks/{instance}", body, headers)
+        return self.post(f"/webhooks/{instance}", body, signed_headers(body, secret, timestamp))
 
     def logs(self, tail: int | None = 6000) -> str:
         """Each process's log; the last ``tail`` characters of each (``None``: all of it)."""

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from chatops_core.simulate import sign_slack, slash_command_body
+from chatops_core.simulate import slash_command_body
 from tests.e2e.stack import SIGNING_SECRET, Stack, start_stack
+from tests.fakes.slack_server import signed_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -48,9 +49,7 @@ def body(text: str = "declare sev2 DB down") -> bytes:
 
 
 def signed(raw: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
-    headers = sign_slack(secret, raw, timestamp or int(time.time()))
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
-    return headers
+    return signed_headers(raw, secret, timestamp)
 
 
 def test_a_signed_command_is_enqueued_as_a_celery_message(ingress: tuple[Stack, redis.Redis]) -> None:

@@ -15,10 +15,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chatops_core.simulate import sign_slack
 from chatops_core.store import IncidentStore
 from tests.e2e.stack import SIGNING_SECRET, Stack
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack_server import FakeSlack, signed_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -27,10 +26,11 @@ _seq = itertools.count(1)
 
 
 def post_signed(stack: Stack, body: bytes, content_type: str, **headers: str) -> tuple[int, bytes, float]:
-    signed = sign_slack(SIGNING_SECRET, body, int(time.time()))
-    signed["Content-Type"] = content_type
-    signed.update(headers)
-    return stack.post("/webhooks/slack", body, signed)
+    return stack.post(
+        "/webhooks/slack",
+        body,
+        {**signed_headers(body, SIGNING_SECRET), "Content-Type": content_type, **headers},
+    )
 
 
 def interaction(stack: Stack, payload: dict[str, Any]) -> tuple[int, bytes, float]:

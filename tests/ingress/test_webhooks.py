@@ -12,9 +12,10 @@ from flask.testing import FlaskClient
 
 from chatops_core.publisher import TaskPublisher
 from chatops_core.settings import Settings, SlackSettings
-from chatops_core.simulate import sign_slack, slash_command_body
+from chatops_core.simulate import slash_command_body
 from ingress.app import create_app
 from tests.celery_messages import task_body
+from tests.fakes.slack_server import signed_headers
 
 SECRET = "unit-signing-secret"
 
@@ -45,9 +46,7 @@ def command(text: str = "declare sev2 DB down", trigger: str = "111.222.abc") ->
         channel_name="general",
         response_url="http://127.0.0.1:9/r",
     ).replace(b"trigger_id=", b"trigger_id=" + trigger.encode() + b"x")
-    headers = sign_slack(SECRET, body, int(time.time()))
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
-    return body, headers
+    return body, signed_headers(body, SECRET)
 
 
 def test_a_command_becomes_an_ordinary_celery_message(client: FlaskClient, redis_client: redis.Redis) -> None:
@@ -118,9 +117,9 @@ def test_broker_down_is_503_and_logged(settings: Settings, caplog: pytest.LogCap
 def test_bad_requests_are_refused_and_enqueue_nothing(
     client: FlaskClient, redis_client: redis.Redis, path: str, body: bytes, content_type: str, expected: int
 ) -> None:
-    headers = sign_slack(SECRET, body, int(time.time()))
-    headers["Content-Type"] = content_type
-    response = client.post(path, data=body, headers=headers)
+    response = client.post(
+        path, data=body, headers={**signed_headers(body, SECRET), "Content-Type": content_type}
+    )
     assert response.status_code == expected
     assert response.is_json and "error" in response.get_json()
     assert redis_client.llen("interactive") == 0
