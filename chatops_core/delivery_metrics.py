@@ -10,7 +10,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 KEY = "chatops:metrics:deliveries"
-OUTCOMES = ("delivered", "duplicate", "retried", "rate_limited", "dead_lettered", "stale")
+OUTCOMES = ("delivered", "duplicate", "retried", "rate_limited", "unverified", "dead_lettered", "stale")
 
 
 class DeliveryCounter:

@@ -65,12 +65,30 @@ class Actor(BaseModel):
         return self.user_name or self.user_id
 
 
+class Person(BaseModel):
+    """Someone named in a command (a commander), as the platform they came from knows them.
+
+    ``instance`` and ``user_id`` are set when the platform identified the person (a mention);
+    ``display`` is how to write them anywhere else.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    instance: str | None = None
+    user_id: str | None = None
+    display: str
+
+
 class Incident(BaseModel):
     number: int
     title: str
     severity: Severity
     status: Status
+    # The commander as written anywhere (their name), and, when the platform identified them,
+    # the instance they came from and their user id there.
     commander: str | None = None
+    commander_instance: str | None = None
+    commander_user_id: str | None = None
     description: str | None = None
     resolution: str | None = None
     declared_by: str | None = None
@@ -85,6 +103,9 @@ class Incident(BaseModel):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     version: int = 1
+    # The version of the last change that was announced, so what posted cards show: a change
+    # that is not announced (a note) leaves the cards as they are. None: the same as version.
+    announced_version: int | None = None
 
     @property
     def id(self) -> str:
@@ -147,6 +168,10 @@ class InboundCommand(BaseModel):
     form: Literal["declare", "resolve"] | None = None
     # Form values beyond the command text.
     description: str | None = None
+    # A click: the version of the incident the clicked card showed (None: not known).
+    card_version: int | None = Field(default=None, ge=1)
+    # The people the text mentions, as the platform identified them.
+    mentioned: list[Person] = Field(default_factory=list)
 
 
 class Reply(BaseModel):

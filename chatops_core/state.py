@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from chatops_core.errors import InvalidArguments, InvalidTransition
-from chatops_core.models import EntryKind, Incident, NotificationType, Severity, Status
+from chatops_core.models import EntryKind, Incident, NotificationType, Person, Severity, Status
 
 
 class Action(StrEnum):
@@ -96,6 +96,23 @@ def _verb(action: Action) -> str:
     }[action]
 
 
+def already_changed(incident: Incident) -> InvalidTransition:
+    """The refusal of a click on a card older than the incident: it says what it shows now."""
+    commander = incident.commander or "nobody"
+    return InvalidTransition(
+        f"{incident.id} has already changed since that card was shown, so nothing was done. "
+        f"It is now {incident.severity.value}, {incident.status.value}, commander {commander}."
+    )
+
+
+def _person(who: Person | str | None) -> Person | None:
+    if isinstance(who, Person):
+        display = who.display.strip()
+        return who.model_copy(update={"display": display}) if display else None
+    display = (who or "").strip()
+    return Person(display=display) if display else None
+
+
 def transition(
     incident: Incident,
     action: Action,
@@ -104,12 +121,17 @@ def transition(
     at: datetime,
     note: str | None = None,
     severity: Severity | None = None,
-    commander: str | None = None,
+    commander: Person | str | None = None,
+    by: Person | None = None,
 ) -> tuple[Incident, Effects]:
-    """Apply ``action`` to ``incident``; return the new incident and its effects."""
+    """Apply ``action`` to ``incident``; return the new incident and its effects.
+
+    ``commander`` is whom ``assign`` appoints; ``by`` is the actor as a person (who becomes
+    commander on ``ack`` when there is none; ``actor`` alone when not given).
+    """
     # Blank text is no text: a note of spaces is no note, a commander of spaces is nobody.
     note = (note or "").strip() or None
-    commander = (commander or "").strip() or None
+    appointed = _person(commander)
     changes: dict[str, object] = {}
     if action in ALLOWED:
         sources, target = ALLOWED[action]
@@ -125,7 +147,7 @@ def transition(
         if stamp:
             changes[stamp] = at
         if action is Action.ACK and not incident.commander:
-            changes["commander"] = actor
+            changes.update(_commander_fields(by or Person(display=actor)))
         if action is Action.RESOLVE:
             changes["resolution"] = note
         if action is Action.REOPEN:
@@ -156,10 +178,10 @@ def transition(
     elif action is Action.ASSIGN:
         if incident.status is Status.CLOSED:
             raise InvalidTransition(f"{incident.id} is closed; reopen it first (`reopen {incident.id}`).")
-        if not commander:
+        if appointed is None:
             raise InvalidArguments(f"Say who commands {incident.id}: `assign {incident.id} @user`.")
-        changes["commander"] = commander
-        text = f"{commander} assigned as incident commander by {actor}"
+        changes.update(_commander_fields(appointed))
+        text = f"{appointed.display} assigned as incident commander by {actor}"
     elif action is Action.NOTE:
         if not note:
             raise InvalidArguments(f"Write the note after the id: `note {incident.id} <text>`.")
@@ -169,5 +191,15 @@ def transition(
 
     changes["updated_at"] = at
     changes["version"] = incident.version + 1
+    if _NOTIFY[action] is not None:
+        changes["announced_version"] = incident.version + 1
     new = incident.model_copy(update=changes)
     return new, Effects(entry_kind=_ENTRY[action], entry_text=text, notification=_NOTIFY[action])
+
+
+def _commander_fields(person: Person) -> dict[str, object]:
+    return {
+        "commander": person.display,
+        "commander_instance": person.instance if person.user_id else None,
+        "commander_user_id": person.user_id,
+    }

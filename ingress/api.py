@@ -26,7 +26,15 @@ from pydantic import ValidationError
 from chatops_core.commands.grammar import ID_FORMS, SEVERITY_FORMS, parse_incident_ref, parse_severity
 from chatops_core.errors import ConfigError, ConnectionFailed, IncidentNotFound
 from chatops_core.models import Incident, Severity, TimelineEntry
-from chatops_core.notifications import NOTIFICATION_TYPES, Notification, enqueue_notification
+from chatops_core.notifications import (
+    ACTOR_MAX_LENGTH,
+    INSTANCE_RULE,
+    NOTIFICATION_TYPES,
+    Notification,
+    enqueue_notification,
+    valid_instance,
+    valid_platform_id,
+)
 from chatops_core.publisher import BrokerUnavailable, TaskPublisher
 from chatops_core.settings import Settings
 
@@ -161,16 +169,52 @@ def _invalid(message: str, details: list[dict[str, str]]) -> Response:
     return _error(422, "invalid_notification", message, details=details)
 
 
+def _caller_limits(data: dict[str, Any]) -> list[dict[str, str]]:
+    """What the incident system may not send, beyond the model: names over the cap (the
+    model cuts names it builds itself), commander references that are not ids, and the
+    ``origin`` only the service sets (it marks incidents declared in chat)."""
+    details: list[dict[str, str]] = []
+    too_long = f"at most {ACTOR_MAX_LENGTH} characters"
+    actor = data.get("actor")
+    if isinstance(actor, str) and len(actor) > ACTOR_MAX_LENGTH:
+        details.append({"loc": "actor", "msg": too_long})
+    incident = data.get("incident")
+    if not isinstance(incident, dict):
+        return details
+    if "origin" in incident:
+        details.append(
+            {
+                "loc": "incident.origin",
+                "msg": "set by the service only (incidents declared in chat); leave it out",
+            }
+        )
+    commander = incident.get("commander")
+    if isinstance(commander, str) and len(commander) > ACTOR_MAX_LENGTH:
+        details.append({"loc": "incident.commander", "msg": too_long})
+    user_id = incident.get("commander_user_id")
+    if isinstance(user_id, str) and not valid_platform_id(user_id):
+        details.append({"loc": "incident.commander_user_id", "msg": "must be a platform user id"})
+    instance = incident.get("commander_instance")
+    if isinstance(instance, str) and not valid_instance(instance):
+        details.append({"loc": "incident.commander_instance", "msg": f"must be {INSTANCE_RULE}"})
+    return details
+
+
 def _parse_notification(data: Any, settings: Settings) -> Notification | Response:
     """The notification in ``data``, or the 422 that says what is wrong with it."""
     if not isinstance(data, dict):
         return _invalid(
             "the body must be a JSON object", [{"loc": "body", "msg": "Input should be a JSON object"}]
         )
+    limits = _caller_limits(data)
     try:
         notification = Notification.model_validate(data)
+        if limits:
+            return _invalid(
+                "invalid notification: " + "; ".join(f"{d['loc']}: {d['msg']}" for d in limits), limits
+            )
     except ValidationError as exc:
-        details = _validation_details(exc)
+        details = _validation_details(exc) + limits
         kind = data.get("type")
         if "type" in data and (not isinstance(kind, str) or kind not in NOTIFICATION_TYPES):
             message = (

@@ -3,15 +3,24 @@
 A notification becomes one delivery task per (instance, channel), so a slow or broken
 target holds up no other. A delivery:
 
-- is keyed ``<notification id>:<instance>:<channel>``; a key already posted is not posted
-  again, and a lock in Redis keeps two copies of one task from posting at once;
+- is keyed ``<notification id>:<instance>:<channel>`` (``ext:`` before it for the incident
+  system's notifications, whose incidents are kept apart from those declared in chat); a key
+  already posted is not posted again, and a lock in Redis keeps two copies of one task from
+  posting at once;
 - takes a send slot from the shared :class:`~chatops_core.pacing.Pacer` (about one message
   a second per channel for posts, per method and workspace for updates); a slot in the
   future becomes a task retry with that countdown, never a sleeping worker;
-- carries its key in the posted message's metadata, so an attempt after a crash first
-  looks in the channel for the message an earlier attempt may have posted;
+- carries its key in the posted message's metadata. Each attempt records whether its
+  outcome is unknown (it was cut off, timed out or lost its connection mid-request); only
+  after such an attempt does the next one look in the channel for the earlier post. An
+  answer that says "not posted" (a 429, a refusal) needs no look. A look the platform
+  refuses (no permission to read the channel) falls back to posting, counted and logged as
+  ``unverified``: at least once beats never;
 - updates an incident's card in place when the channel already shows it, and never lets an
-  older version overwrite a newer one.
+  older version overwrite a newer one;
+- posts an alert (an SLA breach, an escalation) as a message of its own where the incident's
+  card is shown (in the card's thread and to the channel, where the platform has threads),
+  once, besides updating the card when its version is newer.
 """
 
 from __future__ import annotations
@@ -23,12 +32,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from chatops_core.errors import ChatOpsError, RateLimited
+from chatops_core.errors import ChatOpsError, ConnectionFailed, Permanent, RateLimited, ServerError
 from chatops_core.models import MessageRef
-from chatops_core.notifications import Announcement, Notification
+from chatops_core.notifications import EXTERNAL_PREFIX, Announcement, Notification
 from chatops_core.providers import Operation, Provider
 from chatops_core.routing import route_notification
-from chatops_core.store.delivery import Card, DeliveryStatus
+from chatops_core.store.delivery import Card, Delivery, DeliveryStatus
 from chatops_core.tasks import DELIVER_TASK, NOTIFICATIONS_QUEUE
 from workers.runtime import Runtime
 
@@ -64,8 +73,16 @@ class Result:
     outcome: str  # delivered | duplicate | stale
 
 
-def delivery_key(notification_id: str, instance: str, channel: str) -> str:
-    return f"{notification_id}:{instance}:{channel}"
+def delivery_key(notification_id: str, instance: str, channel: str, *, external: bool = False) -> str:
+    """The idempotency key of one delivery; ``external``: a notification of the incident
+    system's, kept apart from ours (``ext:`` before the key)."""
+    key = f"{notification_id}:{instance}:{channel}"
+    return EXTERNAL_PREFIX + key if external else key
+
+
+def key_of(notification: Notification, notification_id: str, instance: str, channel: str) -> str:
+    """The idempotency key of delivering ``notification`` to ``channel`` on ``instance``."""
+    return delivery_key(notification_id, instance, channel, external=notification.incident.origin != "chat")
 
 
 def fan_out(runtime: Runtime, notification: Notification, notification_id: str, enqueue: Enqueue) -> int:
@@ -95,28 +112,37 @@ def deliver(
 ) -> Result:
     """Deliver one notification to one channel, at most once as people see it.
 
+    A channel that already shows the incident gets its card updated (never by an older
+    version); an alert (:attr:`Notification.is_alert`) is also posted there as a message of
+    its own, in the card's thread and to the channel, whatever the card's version.
+
     Raises :class:`SlotLater` when the send slot is in the future, :class:`~workers.locks.Busy` when a
     copy of this delivery holds the lock, and the provider's errors otherwise.
     """
     store = runtime.store
-    key = delivery_key(notification_id, instance, channel)
+    key = key_of(notification, notification_id, instance, channel)
     existing = store.delivery(key)
     if existing is not None and existing.status == DeliveryStatus.POSTED:
         return Result("duplicate")
     provider = runtime.provider(instance)
-    incident_ref = notification.incident.id
+    incident_ref = notification.incident.key
     version = notification.incident.version
     card = store.card(instance, channel, incident_ref)
     # A channel that already shows the incident gets its card updated, whatever the type: an
     # ``incident.created`` that arrives after a later change is then simply older.
+    alert = card is not None and notification.is_alert
+    # What this attempt sends first: a post (a new card, or an alert not yet posted) or a
+    # card update; each has its own pace.
+    posts = card is None or (alert and (existing is None or existing.message_id is None))
     with _lock(runtime, key):
         # The slot is taken under the lock, so a copy that finds the lock taken wastes no
         # slot of the channel's pace.
         if not slot_taken:
-            pace_key = f"{instance}:update" if card is not None else f"{instance}:post:{channel}"
-            interval = UPDATE_INTERVAL_SECONDS if card is not None else POST_INTERVAL_SECONDS
-            _take_slot(runtime, pace_key, interval)
-        if card is None:
+            if posts:
+                _take_slot(runtime, f"{instance}:post:{channel}", POST_INTERVAL_SECONDS)
+            else:
+                _take_slot(runtime, f"{instance}:update", UPDATE_INTERVAL_SECONDS)
+        if posts:
             _keep_gap(runtime, f"{instance}:post:{channel}")
         record = store.begin_delivery(
             key,
@@ -129,19 +155,102 @@ def deliver(
         if record.status == DeliveryStatus.POSTED:
             return Result("duplicate")
         announcement = Announcement.of(notification)
-        if card is not None:
+        attempt = _Attempt(runtime, provider, record, notification_id)
+        if card is None:
+            ref, found = attempt.post_once(lambda: provider.announce(channel, announcement, key=key))
+            _posted(runtime, key, instance, channel, incident_ref, ref, version)
+            if channel == notification.incident.channel_id and provider.supports(Operation.INTERACTIVE):
+                _pin(provider, ref)
+            return Result("duplicate" if found else "delivered")
+        if not alert:
             return _update_card(runtime, provider, key, card, announcement, version)
-        if record.attempts > 1:
-            since = record.created_at.timestamp() - HISTORY_MARGIN_SECONDS
-            found = provider.find_announcement(channel, key, since)
+        if record.message_id is not None and record.channel_id is not None:
+            sent = MessageRef(channel_id=record.channel_id, message_id=record.message_id)
+        else:
+            shown = MessageRef(channel_id=card.channel_id, message_id=card.message_id)
+            thread = shown if provider.supports(Operation.ALERT_IN_THREAD) else None
+            sent, _ = attempt.post_once(
+                lambda: provider.alert(channel, announcement, thread=thread, key=key), thread=thread
+            )
+            store.record_message(key, channel_id=sent.channel_id, message_id=sent.message_id)
+            if _newer(card, version):
+                # The alert used the channel's post slot; the card's update takes its own (a
+                # slot in the future: the next run finds the alert posted and only updates).
+                _take_slot(runtime, f"{instance}:update", UPDATE_INTERVAL_SECONDS)
+        result = _update_card(runtime, provider, key, card, announcement, version, sent=sent)
+        return Result("delivered") if result.outcome == "stale" else result
+
+
+def _newer(card: Card, version: int | None) -> bool:
+    """Whether ``version`` may change ``card`` (an unversioned change always may)."""
+    return version is None or card.version is None or version > card.version
+
+
+class _Attempt:
+    """One attempt of a delivery that posts: it looks for an earlier attempt's post only when
+    that attempt's outcome is unknown, and records a failure that says "not posted"."""
+
+    def __init__(self, runtime: Runtime, provider: Provider, record: Delivery, notification_id: str) -> None:
+        self.runtime = runtime
+        self.provider = provider
+        self.record = record
+        self.notification_id = notification_id
+
+    def post_once(
+        self, post: Callable[[], MessageRef], *, thread: MessageRef | None = None
+    ) -> tuple[MessageRef, bool]:
+        """The message ``post`` sends, or the one an earlier attempt sent: ``(ref, found)``."""
+        record = self.record
+        if record.outcome_unknown:
+            found = self._look_up(thread)
             if found is not None:
-                _posted(runtime, key, instance, channel, incident_ref, found, version)
-                return Result("duplicate")
-        ref = provider.announce(channel, announcement, key=key)
-        _posted(runtime, key, instance, channel, incident_ref, ref, version)
-        if channel == notification.incident.channel_id and provider.supports(Operation.INTERACTIVE):
-            _pin(provider, ref)
-        return Result("delivered")
+                return found, True
+        try:
+            return post(), False
+        except ChatOpsError as exc:
+            # Why the attempt failed, and whether that says "not posted" (then the next attempt
+            # posts without looking; else its outcome stays unknown and the next one looks).
+            self.runtime.store.fail_delivery(
+                record.key,
+                error=f"{exc.code}: {exc.message}",
+                dead=False,
+                outcome_unknown=may_have_posted(exc),
+            )
+            raise
+
+    def _look_up(self, thread: MessageRef | None) -> MessageRef | None:
+        record = self.record
+        since = record.created_at.timestamp() - HISTORY_MARGIN_SECONDS
+        try:
+            return self.provider.find_announcement(record.channel, record.key, since, thread=thread)
+        except Permanent as exc:
+            # The lookup cannot be made (say, the bot may not read the channel's history):
+            # posting, perhaps a second time, beats never.
+            self.runtime.count(record.instance, "unverified")
+            log_event(
+                "unverified",
+                notification_id=self.notification_id,
+                target=f"{record.instance}/{record.channel}",
+                attempt=record.attempts,
+                reason=f"{exc.code}: {exc.message}",
+            )
+            return None
+
+
+def may_have_posted(error: ChatOpsError) -> bool:
+    """Whether a post that failed with ``error`` may still have gone out.
+
+    A provider says so in ``details["outcome_unknown"]`` where it can tell (a request that
+    never left did not post); otherwise a lost connection or a timeout (``ConnectionFailed``)
+    and a gateway's 502 or 504 may have, while a rate limit or any other answer says "not
+    posted".
+    """
+    said = error.details.get("outcome_unknown")
+    if isinstance(said, bool):
+        return said
+    if isinstance(error, ConnectionFailed):
+        return True
+    return isinstance(error, ServerError) and error.details.get("status") in (502, 504)
 
 
 def _update_card(
@@ -151,7 +260,11 @@ def _update_card(
     card: Card,
     announcement: Announcement,
     version: int | None,
+    *,
+    sent: MessageRef | None = None,
 ) -> Result:
+    """Update ``card`` unless it shows a version as new; ``sent``: the delivery's own message
+    (an alert) already posted beside it."""
     store = runtime.store
     ref = MessageRef(channel_id=card.channel_id, message_id=card.message_id)
     card_lock = f"card:{card.instance}:{card.channel}:{card.incident_ref}"
@@ -159,11 +272,21 @@ def _update_card(
         current = store.card(card.instance, card.channel, card.incident_ref)
         if current is not None and version is not None and current.version is not None:
             if current.version >= version:
-                store.finish_delivery(key, channel_id=current.channel_id, message_id=current.message_id)
+                done = sent or MessageRef(channel_id=current.channel_id, message_id=current.message_id)
+                store.finish_delivery(key, channel_id=done.channel_id, message_id=done.message_id)
                 return Result("stale")
         provider.update_announcement(ref, announcement)
         # The card's new version and the delivery's end in one transaction.
-        _posted(runtime, key, card.instance, card.channel, card.incident_ref, ref, version)
+        runtime.store.record_post(
+            key,
+            instance=card.instance,
+            channel=card.channel,
+            incident_ref=card.incident_ref,
+            channel_id=ref.channel_id,
+            message_id=ref.message_id,
+            version=version,
+            sent=(sent.channel_id, sent.message_id) if sent is not None else None,
+        )
     return Result("delivered")
 
 

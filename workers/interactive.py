@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from chatops_core.commands.grammar import parse_command, parse_severity
 from chatops_core.commands.intents import understand
-from chatops_core.errors import CommandError, TriggerExpired
+from chatops_core.errors import CommandError, Permanent, TriggerExpired
 from chatops_core.models import EntryKind, InboundCommand, Reply, utcnow
 from chatops_core.providers import Operation, Provider
 from chatops_core.providers.base import FormName
@@ -33,12 +33,23 @@ MENTION_HELP = (
 )
 
 
-def answer(provider: Provider, inbound: InboundCommand, reply: Reply) -> None:
-    """Answer where the request came from: a mention in its thread, else as the platform does."""
-    if inbound.source == "mention" and inbound.channel_id:
-        provider.reply_in_thread(inbound.channel_id, inbound.thread_ts, reply)
-    else:
-        provider.reply(inbound, reply)
+def answer(provider: Provider, inbound: InboundCommand, reply: Reply) -> bool:
+    """Answer where the request came from: a mention in its thread, else as the platform does.
+
+    An answer the platform refuses for good (its way back to the person expired or was used
+    up, as Slack's ``response_url`` after 30 minutes or 5 posts) is given up and logged: the
+    command's other effects stand, and trying again cannot help. False when given up; a
+    passing failure (:class:`~chatops_core.errors.Retryable`) is raised to retry.
+    """
+    try:
+        if inbound.source == "mention" and inbound.channel_id:
+            provider.reply_in_thread(inbound.channel_id, inbound.thread_ts, reply)
+        else:
+            provider.reply(inbound, reply)
+    except Permanent as exc:
+        log.warning("gave up answering command %s: %s: %s", inbound.key, exc.code, exc.message)
+        return False
+    return True
 
 
 def command_text(inbound: InboundCommand) -> str | None:

@@ -15,15 +15,29 @@ from typing import Any
 from celery import Celery, Task
 from pydantic import ValidationError
 
-from chatops_core.commands.grammar import parse_command
+from chatops_core.commands.grammar import parse_command, parse_incident_ref
 from chatops_core.commands.service import CommandService, Outcome
-from chatops_core.errors import ChannelNotFound, CommandError, Permanent, RateLimited, Retryable
+from chatops_core.errors import (
+    ChannelNotFound,
+    CommandError,
+    IncidentNotFound,
+    Permanent,
+    RateLimited,
+    Retryable,
+)
 from chatops_core.models import ChannelRef, EntryKind, InboundCommand, Incident, Reply, utcnow
 from chatops_core.notifications import IncidentSnapshot, Notification
 from chatops_core.providers import Operation, Provider
 from chatops_core.routing import route
-from chatops_core.tasks import COMMAND_TASK, DELIVER_TASK, NOTIFICATIONS_QUEUE, NOTIFY_TASK
-from workers.delivery import SlotLater, deliver, delivery_key, fan_out, hold_off, log_event
+from chatops_core.state import already_changed
+from chatops_core.tasks import (
+    COMMAND_TASK,
+    DELIVER_TASK,
+    INTERACTIVE_QUEUE,
+    NOTIFICATIONS_QUEUE,
+    NOTIFY_TASK,
+)
+from workers.delivery import SlotLater, deliver, fan_out, hold_off, key_of, log_event
 from workers.interactive import (
     MENTION_HELP,
     answer,
@@ -33,13 +47,13 @@ from workers.interactive import (
     wants_declare_form,
 )
 from workers.locks import Busy
-from workers.retry import countdown, describe, unavailable_is_retryable
+from workers.retry import CAP_SECONDS, countdown, describe, unavailable_is_retryable
 from workers.runtime import Runtime
 
 log = logging.getLogger("chatops.worker")
 
 MAX_RETRIES = 8
-# How often a delivery whose lock another copy holds looks again.
+# How often a delivery or command whose lock another copy holds looks again.
 BUSY_POLL_SECONDS = 2.0
 
 
@@ -83,6 +97,19 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             provider = runtime.provider(inbound.instance)
             with unavailable_is_retryable():
                 run_command(runtime, provider, inbound, enqueue=app.send_task)
+        except Busy as busy:
+            # Another copy of this command is carrying it out (or died doing so: its lock then
+            # lapses within seconds). Look again soon; waiting is not a failure and uses up no
+            # retry. The next look most likely finds the command done.
+            app.send_task(
+                COMMAND_TASK,
+                args=[payload],
+                countdown=min(max(busy.retry_in, 0.2), BUSY_POLL_SECONDS),
+                queue=INTERACTIVE_QUEUE,
+                retries=self.request.retries,
+                argsrepr="",
+                kwargsrepr="",
+            )
         except Retryable as exc:
             retry_later(self, exc, on_give_up=lambda why: dead_letter(self, why))
         except Permanent as exc:
@@ -132,7 +159,7 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             # A delivery that failed before it began has no record to mark.
             with contextlib.suppress(KeyError):
                 runtime.store.fail_delivery(
-                    delivery_key(notification_id, instance, channel), error=reason, dead=True
+                    key_of(notification, notification_id, instance, channel), error=reason, dead=True
                 )
             dead_letter(self, reason, notification_id=notification_id, target=target)
             runtime.count(instance, "dead_lettered")
@@ -151,7 +178,9 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             app.send_task(
                 DELIVER_TASK,
                 args=[payload, notification_id, instance, channel, slot],
-                countdown=countdown_s,
+                # Held no longer than the visibility timeout allows; a task back before its
+                # slot meets the pacer's check of the time since the last post and waits again.
+                countdown=min(countdown_s, CAP_SECONDS),
                 queue=NOTIFICATIONS_QUEUE,
                 retries=self.request.retries,
                 argsrepr="",
@@ -173,7 +202,7 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             return
         except Retryable as exc:
             limited = isinstance(exc, RateLimited)
-            if limited:
+            if isinstance(exc, RateLimited):
                 hold_off(runtime, instance, channel, exc)
             if self.request.retries >= MAX_RETRIES:
                 detail = "" if limited else f": {exc.message}"
@@ -209,7 +238,26 @@ def _errors(exc: ValidationError) -> str:
 
 
 def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *, enqueue: Any) -> None:
-    """Carry out one command; each step once, however often this runs."""
+    """Carry out one command; each step once, however often this runs.
+
+    Copies of one command that run at the same time (a platform's retry arriving with the
+    original, a redelivery while the first copy still runs) take turns: while one carries it
+    out it holds the command's lock, and another copy gets :class:`~workers.locks.Busy`.
+    Each step (the change, the channel, the announcement, the answer...) is recorded once
+    done, so a later copy only does what is still missing.
+    """
+    with _command_lock(runtime, inbound.key):
+        _run_command(runtime, provider, inbound, enqueue=enqueue)
+
+
+def _command_lock(runtime: Runtime, key: str) -> contextlib.AbstractContextManager[None]:
+    locks = runtime.locks
+    # Without Redis (another broker) there is no lock: the recorded steps still keep
+    # sequential copies from repeating anything.
+    return locks.hold(f"command:{key}") if locks is not None else contextlib.nullcontext()
+
+
+def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *, enqueue: Any) -> None:
     store = runtime.store
     key = inbound.key
     done = store.steps_done(key)
@@ -223,6 +271,14 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
         incident_id = (
             inbound.text.split()[1] if inbound.form == "resolve" and len(inbound.text.split()) > 1 else None
         )
+        if inbound.form == "resolve" and incident_id and inbound.card_version is not None:
+            # A click on Resolve on an old card: say what the incident is now instead.
+            stale = _stale_card(runtime, inbound, incident_id)
+            if stale is not None:
+                if "reply" not in done:
+                    answer(provider, inbound, Reply(text=stale))
+                store.mark_step(key, "done")
+                return
         open_form(provider, inbound, inbound.form or "declare", incident_id)
         store.mark_step(key, "done")
         return
@@ -273,6 +329,12 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
         _membership(runtime, provider, inbound, outcome)
         store.mark_step(key, "membership")
 
+    # The announcement goes out before the answer: the answer's way back to the person may
+    # fail or have expired, and that must not hold up what everyone else is told.
+    if outcome.notification and outcome.incident and "announce" not in done:
+        _enqueue_notification(runtime, inbound, outcome, enqueue)
+        store.mark_step(key, "announce")
+
     if "reply" not in done:
         reply = outcome.reply
         if (
@@ -289,11 +351,21 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
     if outcome.archive and outcome.incident and outcome.incident.channel_id and "archive" not in done:
         provider.archive(outcome.incident.channel_id)
         store.mark_step(key, "archive")
-
-    if outcome.notification and outcome.incident and "announce" not in done:
-        _enqueue_notification(runtime, inbound, outcome, enqueue)
-        store.mark_step(key, "announce")
     store.mark_step(key, "done")
+
+
+def _stale_card(runtime: Runtime, inbound: InboundCommand, incident_id: str) -> str | None:
+    """What to tell someone who clicked on a card older than the incident, or None."""
+    number = parse_incident_ref(incident_id)
+    if number is None or inbound.card_version is None:
+        return None
+    try:
+        incident = runtime.store.get(number)
+    except IncidentNotFound:
+        return None
+    if (incident.announced_version or incident.version) <= inbound.card_version:
+        return None
+    return already_changed(incident).message
 
 
 def _create_incident_channel(

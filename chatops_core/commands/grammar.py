@@ -124,6 +124,8 @@ ID_FORMS = "`INC-12`, `inc-12`, `#12` or `12`"
 SEVERITY_FORMS = "`sev1`..`sev4`, `SEV-1`, `p1`..`p4`, `critical`"
 
 _SEVERITY_CODE_RE = re.compile(r"(?:sev-?|p)([1-4])", re.IGNORECASE)
+# A word written like a severity, whether or not it names one: sev0, p7, SEV-9.
+_SEVERITY_LIKE_RE = re.compile(r"(?:sev-?|p)[0-9]+", re.IGNORECASE)
 # Only unambiguous words: "declare High latency on checkout" is a title, not a SEV-2.
 _SEVERITY_WORDS: dict[str, Severity] = {
     "critical": Severity.SEV1,
@@ -270,11 +272,23 @@ def _too_long(what: str, length: int, limit: int, name: CommandName) -> InvalidA
 # --- one parser per command --------------------------------------------------------------
 
 
+def _not_a_severity(token: str, example: str) -> InvalidArguments:
+    return InvalidArguments(
+        f"{_echo(token)} is not a severity. Use {SEVERITY_FORMS} (SEV-1 the most severe), "
+        f"e.g. `{DEFAULT_ROOT} {example}`.",
+        token=token,
+    )
+
+
 def _parse_declare(name: CommandName, rest: str) -> ParsedCommand:
     words = rest.split()
     severity = parse_severity(words[0]) if words else None
     if severity is not None:
         words = words[1:]
+    elif words and _SEVERITY_LIKE_RE.fullmatch(_normalise(words[0])):
+        # "declare sev5 X" meant a severity; quietly making it a SEV-3 titled "sev5 X" is wrong.
+        title = _clip(" ".join(words[1:])) or "Database timeouts"
+        raise _not_a_severity(words[0], f"{name.value} sev2 {title}")
     title = " ".join(words)
     if not title:
         raise InvalidArguments(f"Give the incident a title: `{DEFAULT_ROOT} {_EXAMPLE[name]}`.")

@@ -7,13 +7,18 @@ those effects through the provider, so each step can be retried on its own.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatops_core.commands.grammar import DEFAULT_SEVERITY, CommandName, ParsedCommand, help_text
+from chatops_core.commands.grammar import (
+    DEFAULT_SEVERITY,
+    PLATFORM_MENTION_RE,
+    CommandName,
+    ParsedCommand,
+    help_text,
+)
 from chatops_core.errors import CommandError, MissingIncidentId
-from chatops_core.models import InboundCommand, Incident, NotificationType, Reply, utcnow
+from chatops_core.models import InboundCommand, Incident, NotificationType, Person, Reply, utcnow
 from chatops_core.state import Action
 from chatops_core.store import Applied, IncidentStore
 
@@ -29,7 +34,6 @@ _ACTIONS: dict[CommandName, Action] = {
 }
 
 STATUS_TIMELINE_ENTRIES = 10
-_USER_ID = re.compile(r"<@([A-Z0-9]+)>")
 
 
 @dataclass
@@ -90,6 +94,7 @@ class CommandService:
                 kick=None if joining else command.user.user_id,
             )
         action = _ACTIONS[name]
+        caller = Person(instance=command.instance, user_id=command.user.user_id, display=actor)
         applied = self.store.apply(
             incident.number,
             action,
@@ -99,17 +104,24 @@ class CommandService:
             at=at,
             note=parsed.text,
             severity=parsed.severity,
-            commander=parsed.user,
+            commander=_person(command, parsed.user) if action is Action.ASSIGN else None,
+            by=caller,
             key=command.key,
+            seen_version=command.card_version,
         )
         outcome = _changed(applied, action)
         outcome.archive = action is Action.CLOSE and archive_on_close
-        if applied.incident.channel_id and not applied.replayed:
-            if action is Action.ACK and applied.incident.commander == actor:
-                outcome.commander_to_invite = command.user.user_id
-            elif action is Action.ASSIGN and parsed.user:
-                mention = _USER_ID.fullmatch(parsed.user)
-                outcome.commander_to_invite = mention.group(1) if mention else None
+        new = applied.incident
+        if (
+            new.channel_id
+            and not applied.replayed
+            and action in (Action.ACK, Action.ASSIGN)
+            and new.commander_user_id
+            and new.commander_instance == new.instance == command.instance
+            and (action is Action.ASSIGN or new.commander_user_id == command.user.user_id)
+        ):
+            # Only a person of the channel's own platform instance can be brought into it.
+            outcome.commander_to_invite = new.commander_user_id
         return outcome
 
     def _declare(
@@ -150,12 +162,13 @@ class CommandService:
     def _list(self, parsed: ParsedCommand) -> Outcome:
         active_only = parsed.scope == "open"
         incidents = self.store.list(active_only=active_only, severity=parsed.severity)
-        what = "open" if active_only else "all"
         sev = f" {parsed.severity.value}" if parsed.severity else ""
         if not incidents:
-            text = f"No {what}{sev} incidents." if active_only else f"No{sev} incidents."
+            text = f"No open{sev} incidents." if active_only else f"No{sev} incidents."
         else:
-            lines = [f"{len(incidents)} {what}{sev} incident(s):"]
+            count = len(incidents)
+            scope = " open" if active_only else ""
+            lines = [f"{count}{scope}{sev} incident{'' if count == 1 else 's'}:"]
             lines += [f"• {i.id} [{i.severity.value}] {i.status.value}: {i.title}" for i in incidents]
             text = "\n".join(lines)
         return Outcome(reply=Reply(text=text, incidents=incidents))
@@ -171,6 +184,24 @@ class CommandService:
             f"Say which incident: `{command.command} {parsed.name.value} INC-12 ...`. "
             "Inside an incident's own channel you can leave the id out."
         )
+
+
+def _person(command: InboundCommand, user: str | None) -> Person | None:
+    """Who ``user`` (the grammar's ``<@U123>`` or ``@alice``) is, as the platform told us.
+
+    A platform mention names a user of the instance the command came from; a plain ``@name``
+    is only a name.
+    """
+    if not user:
+        return None
+    mention = PLATFORM_MENTION_RE.fullmatch(user)
+    if mention is None:
+        return Person(display=user)
+    user_id = mention.group(1)
+    for person in command.mentioned:
+        if person.user_id == user_id:
+            return person
+    return Person(instance=command.instance, user_id=user_id, display=user_id)
 
 
 def _describe(incident: Incident) -> str:

@@ -36,6 +36,9 @@ class Operation(StrEnum):
     USER_MANAGEMENT = "user_management"
     SLASH_COMMANDS = "slash_commands"
     BOT_MENTIONS = "bot_mentions"
+    # Alerts (an SLA breach, an escalation) posted in the thread of the incident's card and
+    # sent to the channel too, so they notify; without it an alert is a new message.
+    ALERT_IN_THREAD = "alert_in_thread"
 
 
 class _Headers(dict[str, str]):
@@ -138,9 +141,33 @@ class Provider(ABC):
         """The platform's id for ``channel``; by default the reference itself."""
         return channel
 
-    def find_announcement(self, channel: str, key: str, since: float) -> MessageRef | None:
-        """The message posted with ``key`` since ``since``, where the platform can tell."""
+    def find_announcement(
+        self, channel: str, key: str, since: float, *, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        """The message posted with ``key`` since ``since``, where the platform can tell.
+
+        ``thread``: the message whose thread the post went to (an alert), if any. Raises a
+        :class:`~chatops_core.errors.Permanent` error when the platform refuses the lookup
+        (say, a missing permission to read the channel).
+        """
         return None
+
+    def alert(
+        self,
+        channel: str,
+        announcement: Announcement,
+        *,
+        thread: MessageRef | None = None,
+        key: str | None = None,
+    ) -> MessageRef:
+        """Post an alert about an incident (an SLA breach, an escalation) that people must see.
+
+        Where the provider supports :attr:`Operation.ALERT_IN_THREAD` and ``thread`` (the
+        incident's card) is given, the alert goes in the card's thread and to the channel too;
+        otherwise it is a new message in ``channel``, by default posted as an announcement.
+        ``key`` works as for :meth:`announce`.
+        """
+        return self.announce(channel, announcement, key=key)
 
     def update_announcement(self, ref: MessageRef, announcement: Announcement) -> None:
         self.require(Operation.UPDATE_MESSAGE)

@@ -5,7 +5,8 @@ methods run in the store's transactions (``BEGIN IMMEDIATE`` on SQLite, row lock
 ``ON CONFLICT`` on PostgreSQL), so concurrent workers never lose an update.
 
 - A *delivery* is one notification to one channel, keyed by its idempotency key: how often
-  it was tried, the last error and whether it was posted or given up (dead).
+  it was tried, the last error, whether the last attempt's outcome is unknown (it may have
+  posted without recording it) and whether it was posted or given up (dead).
 - A *card* is the message that shows an incident in a channel (as routed), updated in place;
   its version never goes down, so a late update never overwrites a newer one.
 - A *dead letter* is a task that gave up, kept to be replayed (``chatops dlq``).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,9 @@ class Delivery:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    # Whether the last attempt may have posted without recording it (it was cut off, or
+    # failed in a way that does not say "not posted"): the next one looks for its post first.
+    outcome_unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ def _delivery(row: DeliveryRow) -> Delivery:
         last_error=row.last_error,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        outcome_unknown=bool(row.outcome_unknown),
     )
 
 
@@ -145,10 +150,15 @@ class DeliveryRecords:
         incident_ref: str,
         version: int | None,
     ) -> Delivery:
-        """Record an attempt of delivery ``key`` and return the delivery as it is now.
+        """Record an attempt of delivery ``key`` and return the delivery as the attempt finds it.
 
         The first attempt inserts it (status pending, ``attempts`` 1); a later one only
         counts the attempt (``attempts`` + 1) and leaves everything else as recorded.
+
+        Until the attempt records how it ended (:meth:`record_post`, :meth:`record_message`,
+        :meth:`finish_delivery`, or :meth:`fail_delivery` with ``outcome_unknown=False``) its
+        outcome is unknown, and so it is stored. The returned ``outcome_unknown`` is the
+        *previous* attempt's: True when that one may have posted without recording it.
         """
         now = datetime.now(UTC)
         insert = self._insert(DeliveryRow).values(
@@ -160,17 +170,21 @@ class DeliveryRecords:
             version=version,
             status=DeliveryStatus.PENDING.value,
             attempts=1,
+            outcome_unknown=True,
             created_at=now,
             updated_at=now,
         )
         with self._writing() as session:
+            previous = session.execute(
+                select(DeliveryRow.outcome_unknown).where(DeliveryRow.key == key).with_for_update()
+            ).scalar_one_or_none()
             row: DeliveryRow = session.execute(
                 insert.on_conflict_do_update(
                     index_elements=["key"],
-                    set_={"attempts": DeliveryRow.attempts + 1, "updated_at": now},
+                    set_={"attempts": DeliveryRow.attempts + 1, "updated_at": now, "outcome_unknown": True},
                 ).returning(DeliveryRow)
             ).scalar_one()
-            return _delivery(row)
+            return replace(_delivery(row), outcome_unknown=bool(previous))
 
     def delivery(self, key: str) -> Delivery | None:
         """The delivery ``key``, if it was ever begun."""
@@ -184,17 +198,32 @@ class DeliveryRecords:
         Raises :class:`KeyError` when ``key`` was never begun.
         """
         self._update_delivery(
-            key, status=DeliveryStatus.POSTED.value, channel_id=channel_id, message_id=message_id
+            key,
+            status=DeliveryStatus.POSTED.value,
+            channel_id=channel_id,
+            message_id=message_id,
+            outcome_unknown=False,
         )
 
-    def fail_delivery(self, key: str, *, error: str, dead: bool) -> None:
-        """Record that an attempt of delivery ``key`` failed with ``error``; ``dead``: given up.
+    def record_message(self, key: str, *, channel_id: str, message_id: str) -> None:
+        """Record that delivery ``key`` posted its own message (an alert) while the rest of
+        it (the card) is still to do: the delivery stays pending, its outcome known.
 
         Raises :class:`KeyError` when ``key`` was never begun.
+        """
+        self._update_delivery(key, channel_id=channel_id, message_id=message_id, outcome_unknown=False)
+
+    def fail_delivery(self, key: str, *, error: str, dead: bool, outcome_unknown: bool | None = None) -> None:
+        """Record that an attempt of delivery ``key`` failed with ``error``; ``dead``: given up.
+
+        ``outcome_unknown``: whether the failed attempt may still have posted (None leaves
+        it as recorded). Raises :class:`KeyError` when ``key`` was never begun.
         """
         values: dict[str, Any] = {"last_error": error}
         if dead:
             values["status"] = DeliveryStatus.DEAD.value
+        if outcome_unknown is not None:
+            values["outcome_unknown"] = outcome_unknown
         self._update_delivery(key, **values)
 
     def _update_delivery(self, key: str, **values: Any) -> None:
@@ -257,12 +286,23 @@ class DeliveryRecords:
         channel_id: str,
         message_id: str,
         version: int | None,
+        sent: tuple[str, str] | None = None,
     ) -> None:
-        """:meth:`save_card` and :meth:`finish_delivery` in one transaction."""
+        """:meth:`save_card` and :meth:`finish_delivery` in one transaction.
+
+        ``sent`` is the ``(channel_id, message_id)`` of the delivery's own message when it is
+        not the card (an alert posted beside the card's update).
+        """
+        sent_channel, sent_message = sent or (channel_id, message_id)
         with self._writing() as session:
             self._upsert_card(session, instance, channel, incident_ref, channel_id, message_id, version)
             self._set_delivery(
-                session, key, status=DeliveryStatus.POSTED.value, channel_id=channel_id, message_id=message_id
+                session,
+                key,
+                status=DeliveryStatus.POSTED.value,
+                channel_id=sent_channel,
+                message_id=sent_message,
+                outcome_unknown=False,
             )
 
     def _upsert_card(

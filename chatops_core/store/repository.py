@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -31,13 +32,21 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from chatops_core.errors import ConfigError, ConnectionFailed, IncidentNotFound
-from chatops_core.models import EntryKind, Incident, Severity, Status, TimelineEntry, format_incident_id
-from chatops_core.state import Action, Effects, transition
+from chatops_core.models import (
+    EntryKind,
+    Incident,
+    Person,
+    Severity,
+    Status,
+    TimelineEntry,
+    format_incident_id,
+)
+from chatops_core.state import Action, Effects, already_changed, transition
 from chatops_core.store.delivery import DeliveryRecords
 from chatops_core.store.schema import (
     INCIDENT_COUNTER,
@@ -62,6 +71,15 @@ _WRITE_OPTION = "chatops_write"
 _MIGRATION_LOCK_KEY = 0x63686174_6F7073
 
 _ACTIVE_EXCLUDED = (Status.RESOLVED, Status.CLOSED)
+
+
+def _busy_timeout(connection: Connection, milliseconds: int) -> None:
+    # Straight on the DBAPI connection: through SQLAlchemy it would begin a transaction.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+    finally:
+        cursor.close()
 
 
 @dataclass(frozen=True)
@@ -135,9 +153,11 @@ def _sqlite_engine(url: URL) -> Engine:
         # One shared connection, or every connection would see its own empty database.
         engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
     else:
-        if not database.startswith("file:"):
-            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args=connect_args)
+        if not database.startswith("file:"):
+            path = Path(database).expanduser().resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _never_recreate(engine, path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -166,6 +186,41 @@ def _sqlite_engine(url: URL) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+def _never_recreate(engine: Engine, path: Path) -> None:
+    """Once the database at ``path`` exists, open it only as it is: never a fresh empty one.
+
+    SQLite creates a missing database file on open, so a data directory deleted under a
+    running service would silently become an empty database. Opened with the URI mode
+    ``rw`` (https://www.sqlite.org/uri.html), a missing file is an error instead. Only a
+    store whose file does not exist yet (``chatops db upgrade``, a first start) creates it,
+    on its first connection. A pooled connection whose file was deleted or replaced since
+    it opened is dropped at checkout rather than writing into a file nobody reads.
+    """
+    uri = "file:" + quote(str(path), safe="/") + "?mode=rw"
+    opened = [path.exists()]
+
+    @event.listens_for(engine, "do_connect")
+    def _open_existing(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        if opened[0]:
+            cargs[:] = [uri]
+            cparams["uri"] = True
+
+    @event.listens_for(engine, "connect")
+    def _remember_file(_dbapi_connection: Any, record: Any) -> None:
+        opened[0] = True
+        found = path.stat()
+        record.info["chatops_sqlite_file"] = (found.st_dev, found.st_ino)
+
+    @event.listens_for(engine, "checkout")
+    def _same_file(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        try:
+            found = path.stat()
+        except FileNotFoundError:
+            raise DisconnectionError(f"the database file {path} is gone") from None
+        if record.info.get("chatops_sqlite_file") != (found.st_dev, found.st_ino):
+            raise DisconnectionError(f"the database file {path} was replaced")
 
 
 class IncidentStore(DeliveryRecords):
@@ -253,6 +308,35 @@ class IncidentStore(DeliveryRecords):
             where = self._url.render_as_string(hide_password=True)
             reason = type(getattr(exc, "orig", None) or exc).__name__
             raise ConnectionFailed(f"database {where} does not answer: {reason}") from exc
+
+    def check_writable(self, timeout_seconds: float = 2.0) -> None:
+        """Raise :class:`ConnectionFailed` unless the database takes a write (readiness).
+
+        Runs a write transaction on the migrations' own table and rolls it back, so it
+        fails on a database that is read-only, gone, without its schema, or whose write
+        lock is not free within ``timeout_seconds``; it changes nothing.
+        """
+        try:
+            with self._writer.connect() as connection:
+                sqlite_db = connection.dialect.name == "sqlite"
+                if sqlite_db:
+                    _busy_timeout(connection, int(timeout_seconds * 1000))
+                try:
+                    with connection.begin() as transaction:
+                        if not sqlite_db:
+                            connection.execute(
+                                text("SELECT set_config('lock_timeout', :t, true)"),
+                                {"t": f"{int(timeout_seconds * 1000)}ms"},
+                            )
+                        connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                        transaction.rollback()
+                finally:
+                    if sqlite_db and not connection.invalidated:
+                        _busy_timeout(connection, SQLITE_BUSY_TIMEOUT_MS)
+        except SQLAlchemyError as exc:
+            where = self._url.render_as_string(hide_password=True)
+            reason = type(getattr(exc, "orig", None) or exc).__name__
+            raise ConnectionFailed(f"database {where} cannot be written: {reason}") from exc
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -350,6 +434,7 @@ class IncidentStore(DeliveryRecords):
                 created_at=at,
                 updated_at=at,
                 version=1,
+                announced_version=1,
             )
             row = IncidentRow(number=number)
             row.update_from(incident)
@@ -369,10 +454,16 @@ class IncidentStore(DeliveryRecords):
         at: datetime,
         note: str | None = None,
         severity: Severity | None = None,
-        commander: str | None = None,
+        commander: Person | str | None = None,
+        by: Person | None = None,
         key: str | None = None,
+        seen_version: int | None = None,
     ) -> Applied:
         """Run ``action`` on incident ``number`` through the state machine, in one transaction.
+
+        ``seen_version`` is the version of the incident the actor saw (the card clicked): when
+        a change has been announced since, nothing is done and
+        :class:`~chatops_core.errors.InvalidTransition` says what the incident shows now.
 
         Locks the incident, applies :func:`chatops_core.state.transition`, saves the result,
         writes the timeline entry its effects name and, with ``key``, records the outcome.
@@ -388,8 +479,31 @@ class IncidentStore(DeliveryRecords):
                 if record.outcome is not None:
                     return _replay(record.outcome)
             row = self._locked_incident(session, number)
+            current = row.to_model()
+            shown = current.announced_version or current.version
+            if seen_version is not None and shown > seen_version:
+                # What the state says, when it refuses the action anyway ("INC-4 is acknowledged,
+                # so it cannot be acknowledged"), else that the card is out of date.
+                transition(
+                    current,
+                    action,
+                    actor=actor,
+                    at=at,
+                    note=note,
+                    severity=severity,
+                    commander=commander,
+                    by=by,
+                )
+                raise already_changed(current)
             incident, effects = transition(
-                row.to_model(), action, actor=actor, at=at, note=note, severity=severity, commander=commander
+                current,
+                action,
+                actor=actor,
+                at=at,
+                note=note,
+                severity=severity,
+                commander=commander,
+                by=by,
             )
             row.update_from(incident)
             return _record_change(session, incident, effects, actor, platform, channel, at, record)

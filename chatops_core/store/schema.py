@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Enum,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 from chatops_core.models import EntryKind, Incident, Severity, Status, TimelineEntry
@@ -122,6 +124,8 @@ class IncidentRow(Base):
     severity: Mapped[Severity] = mapped_column(_enum(Severity, 8), nullable=False)
     status: Mapped[Status] = mapped_column(_enum(Status, 16), nullable=False)
     commander: Mapped[str | None] = mapped_column(Text)
+    commander_instance: Mapped[str | None] = mapped_column(String(64))
+    commander_user_id: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
     resolution: Mapped[str | None] = mapped_column(Text)
     declared_by: Mapped[str | None] = mapped_column(Text)
@@ -136,6 +140,7 @@ class IncidentRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+    announced_version: Mapped[int | None] = mapped_column(Integer)
 
     def to_model(self) -> Incident:
         """The incident as the shared pydantic model."""
@@ -145,6 +150,8 @@ class IncidentRow(Base):
             severity=self.severity,
             status=self.status,
             commander=self.commander,
+            commander_instance=self.commander_instance,
+            commander_user_id=self.commander_user_id,
             description=self.description,
             resolution=self.resolution,
             declared_by=self.declared_by,
@@ -159,6 +166,7 @@ class IncidentRow(Base):
             resolved_at=self.resolved_at,
             closed_at=self.closed_at,
             version=self.version,
+            announced_version=self.announced_version,
         )
 
     def update_from(self, incident: Incident) -> None:
@@ -240,6 +248,8 @@ class DeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     updated_at: Mapped[datetime] = mapped_column(nullable=False)
+    # The last attempt may have posted without recording it: look before posting again.
+    outcome_unknown: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
 
 class IncidentCardRow(Base):

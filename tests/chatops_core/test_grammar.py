@@ -829,3 +829,19 @@ def test_everyday_words_are_title_not_severity(word: str) -> None:
     parsed = parse_command(f"declare {word} latency on checkout")
     assert parsed.severity is None
     assert parsed.text == f"{word} latency on checkout"
+
+
+@pytest.mark.parametrize("word", ["sev5", "sev0", "p7", "P0", "SEV-9", "sev-10", "ＳＥＶ５"])
+def test_declare_refuses_a_severity_that_does_not_exist(word: str) -> None:
+    error = error_of(f"declare {word} Checkout down")
+    assert isinstance(error, InvalidArguments)
+    assert str(error).startswith(f"`{word}` is not a severity.")
+    assert "`sev1`..`sev4`" in str(error) and "`/im declare sev2 Checkout down`" in str(error)
+
+
+@pytest.mark.parametrize("word", ["sev5", "sev0", "p7", "SEV-9"])
+def test_escalate_and_list_refuse_a_severity_that_does_not_exist(word: str) -> None:
+    for text in (f"escalate INC-3 {word}", f"list all {word}"):
+        error = error_of(text)
+        assert isinstance(error, InvalidArguments)
+        assert f"`{word}`" in str(error) and "`sev1`..`sev4`" in str(error)

@@ -11,7 +11,7 @@ import pytest
 
 from chatops_core.commands.grammar import parse_severity
 from chatops_core.errors import CommandError, InvalidArguments, InvalidTransition
-from chatops_core.models import EntryKind, Incident, Severity, Status
+from chatops_core.models import EntryKind, Incident, Person, Severity, Status
 from chatops_core.state import ALLOWED, Action, transition
 
 DECLARED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -398,3 +398,34 @@ def test_note_changes_nothing_but_the_version(status: Status) -> None:
         "Customers informed",
         None,
     )
+
+
+# --- the commander as a person, and what cards show ------------------------------------------
+
+BOB = Person(instance="slack", user_id="U200BOB", display="bob")
+
+
+def test_ack_makes_the_acknowledger_commander_as_a_person() -> None:
+    new, effects = run(make_incident(Status.OPEN, commander=None), Action.ACK, by=BOB)
+    assert (new.commander, new.commander_instance, new.commander_user_id) == ("bob", "slack", "U200BOB")
+    assert effects.entry_text == "Acknowledged by bob"
+
+
+def test_assign_appoints_a_person_and_names_them_in_the_timeline() -> None:
+    erin = Person(instance="slack", user_id="U500ERIN", display="erin")
+    incident = make_incident(Status.OPEN).model_copy(
+        update={"commander": "bob", "commander_instance": "slack", "commander_user_id": "U200BOB"}
+    )
+    new, effects = run(incident, Action.ASSIGN, commander=erin)
+    assert (new.commander, new.commander_instance, new.commander_user_id) == ("erin", "slack", "U500ERIN")
+    assert effects.entry_text == "erin assigned as incident commander by bob"
+    named, _ = run(new, Action.ASSIGN, commander="@frank")
+    assert (named.commander, named.commander_instance, named.commander_user_id) == ("@frank", None, None)
+
+
+def test_announced_changes_move_what_cards_show_and_notes_do_not() -> None:
+    incident = make_incident(Status.OPEN, version=3)
+    acked, _ = run(incident, Action.ACK)
+    assert (acked.version, acked.announced_version) == (4, 4)
+    noted, _ = run(acked, Action.NOTE, note="paged the DBA")
+    assert (noted.version, noted.announced_version) == (5, 4)

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from chatops_core.errors import (
     ConfigError,
@@ -23,7 +24,7 @@ from chatops_core.errors import (
     InvalidArguments,
     InvalidTransition,
 )
-from chatops_core.models import EntryKind, Incident, Severity, Status
+from chatops_core.models import EntryKind, Incident, Person, Severity, Status
 from chatops_core.settings import Settings
 from chatops_core.state import Action
 from chatops_core.store import Applied, IncidentStore
@@ -499,5 +500,74 @@ def test_concurrent_commands_on_one_incident_lose_no_update(database_url: str) -
         assert len(timeline) == 1 + applied
         counts = Counter(e.text for e in timeline if e.text.startswith("shared "))
         assert counts == {f"shared {i}": 1 for i in range(NOTES_PER_THREAD)}
+    finally:
+        store.close()
+
+
+# --- what a card showed, and who commands -----------------------------------------------
+
+
+def test_a_change_made_on_an_old_card_is_refused_and_changes_nothing(store: IncidentStore) -> None:
+    number = declare(store, severity=Severity.SEV4).incident.number
+    card = store.get(number).version
+    act(store, number, Action.ESCALATE, seen_version=card, key="click-1")
+    with pytest.raises(InvalidTransition) as refused:
+        act(store, number, Action.ESCALATE, seen_version=card, key="click-2")
+    assert "already changed" in str(refused.value) and "SEV-3" in str(refused.value)
+    assert store.get(number).severity is Severity.SEV3
+    # The first click, redelivered, is its recorded outcome, not a refusal.
+    assert act(store, number, Action.ESCALATE, seen_version=card, key="click-1").replayed
+    # A note is not shown on cards: the card of the escalation is still current after one.
+    shown = store.get(number).version
+    act(store, number, Action.NOTE, note="index rebuilt")
+    act(store, number, Action.ESCALATE, seen_version=shown, key="click-3")
+    assert store.get(number).severity is Severity.SEV2
+
+
+def test_a_commander_is_kept_as_a_person(store: IncidentStore) -> None:
+    number = declare(store).incident.number
+    erin = Person(instance="slack", user_id="U500ERIN", display="erin")
+    act(store, number, Action.ASSIGN, commander=erin)
+    incident = store.get(number)
+    assert (incident.commander, incident.commander_instance, incident.commander_user_id) == (
+        "erin",
+        "slack",
+        "U500ERIN",
+    )
+    act(store, number, Action.ASSIGN, commander="@frank")
+    incident = store.get(number)
+    assert (incident.commander, incident.commander_instance, incident.commander_user_id) == (
+        "@frank",
+        None,
+        None,
+    )
+
+
+def test_the_migration_makes_a_mentioned_commander_a_person(database_url: str) -> None:
+    store = IncidentStore(database_url)
+    try:
+        config = store._alembic_config()
+        with store._writer.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0002")
+            for number, commander in ((1, "<@U123ABC>"), (2, "alice"), (3, None)):
+                connection.execute(
+                    text(
+                        "INSERT INTO incidents (number, title, severity, status, commander, instance, "
+                        "created_at, updated_at, version) VALUES (:n, 't', 'SEV-3', 'open', :c, 'slack', "
+                        ":at, :at, 4)"
+                    ),
+                    {"n": number, "c": commander, "at": T0.replace(tzinfo=None)},
+                )
+        store.upgrade()
+        mentioned, named, nobody = (store.get(n) for n in (1, 2, 3))
+        assert (mentioned.commander, mentioned.commander_instance, mentioned.commander_user_id) == (
+            "U123ABC",
+            "slack",
+            "U123ABC",
+        )
+        assert (named.commander, named.commander_user_id) == ("alice", None)
+        assert nobody.commander is None
+        assert mentioned.announced_version == 4
     finally:
         store.close()

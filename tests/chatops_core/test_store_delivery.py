@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from chatops_core.models import Severity, Status
 from chatops_core.state import Action
@@ -59,34 +59,82 @@ def tables(store: IncidentStore) -> set[str]:
 # --- migration --------------------------------------------------------------------------
 
 
+def _sql(store: IncidentStore, statement: str, **params: Any) -> list[Any]:
+    """Run raw SQL (the tables as an older revision has them, which the ORM no longer matches)."""
+    with store._writer.begin() as connection:
+        result = connection.execute(text(statement), params)
+        return list(result) if result.returns_rows else []
+
+
 def test_upgrade_from_0001_keeps_the_data(database_url: str) -> None:
     store = IncidentStore(database_url)
     try:
         migrate(store, "0001")
         assert store.current_revision() == "0001"
         assert not NEW_TABLES & tables(store)
-        number = declare(store, Severity.SEV2, title="Before the upgrade")
-        act(store, number, Action.ACK, 3)
+        # An incident declared and acknowledged at revision 0001, written as it wrote them.
+        _sql(store, "UPDATE counters SET value = 1 WHERE name = 'incidents'")
+        _sql(
+            store,
+            "INSERT INTO incidents (number, title, severity, status, platform, instance, created_at,"
+            " updated_at, acknowledged_at, version) VALUES (1, 'Before the upgrade', 'SEV-2',"
+            " 'acknowledged', 'slack', 'slack', :t0, :t3, :t3, 2)",
+            t0=at(0),
+            t3=at(3),
+        )
+        for kind, minutes in (("declared", 0), ("acknowledged", 3)):
+            _sql(
+                store,
+                "INSERT INTO timeline_entries (incident_number, at, kind, actor, text)"
+                " VALUES (1, :at, :kind, 'alice', :text)",
+                at=at(minutes),
+                kind=kind,
+                text=kind,
+            )
 
         store.upgrade()
-        assert store.current_revision() == store.head_revision() == "0002"
+        assert store.current_revision() == store.head_revision()
         assert NEW_TABLES <= tables(store)
-        incident = store.get(number)
+        incident = store.get(1)
         assert (incident.title, incident.status, incident.version) == (
             "Before the upgrade",
             Status.ACKNOWLEDGED,
             2,
         )
-        assert [e.kind.value for e in store.timeline(number)] == ["declared", "acknowledged"]
-        assert declare(store) == number + 1
+        assert [e.kind.value for e in store.timeline(1)] == ["declared", "acknowledged"]
+        assert declare(store) == 2
         store.add_dead_letter(task_name="chatops.deliver", args=[], kwargs={}, reason="x", attempts=1)
 
         # And back: the new tables go, the incidents stay.
         migrate(store, "0001", down=True)
         assert not NEW_TABLES & tables(store)
-        assert store.get(number).title == "Before the upgrade"
+        assert _sql(store, "SELECT title FROM incidents WHERE number = 1") == [("Before the upgrade",)]
         store.upgrade()
         assert store.dead_letters() == []
+    finally:
+        store.close()
+
+
+def test_deliveries_pending_at_the_upgrade_count_as_outcome_unknown(database_url: str) -> None:
+    store = IncidentStore(database_url)
+    try:
+        migrate(store, "0003")
+        for key, status in (("pending-1", "pending"), ("posted-1", "posted")):
+            _sql(
+                store,
+                "INSERT INTO deliveries (key, notification_id, instance, channel, incident_ref, status,"
+                " attempts, created_at, updated_at) VALUES (:key, 'n', 'slack', '#incidents', 'INC-1',"
+                " :status, 1, :t0, :t0)",
+                key=key,
+                status=status,
+                t0=at(0),
+            )
+        store.upgrade()
+        pending, posted = store.delivery("pending-1"), store.delivery("posted-1")
+        assert pending is not None and pending.outcome_unknown is True
+        assert posted is not None and posted.outcome_unknown is False
+        # The next attempt of the pending one looks for its post first.
+        assert begin(store, "pending-1").outcome_unknown is True
     finally:
         store.close()
 
@@ -142,6 +190,43 @@ def test_delivery_lifecycle(store: IncidentStore) -> None:
         store.finish_delivery("nope", channel_id="C", message_id="m")
     with pytest.raises(KeyError):
         store.fail_delivery("nope", error="x", dead=True)
+
+
+def test_an_attempt_learns_whether_the_one_before_may_have_posted(store: IncidentStore) -> None:
+    first = begin(store, "k1")
+    assert first.outcome_unknown is False  # there was none before
+    # Until it records how it ended, an attempt's outcome is unknown (it may be cut off).
+    assert store.delivery("k1").outcome_unknown is True
+    assert begin(store, "k1").outcome_unknown is True
+    # A failure that says "not posted" (a 429, say) is recorded as known.
+    store.fail_delivery("k1", error="rate_limited", dead=False, outcome_unknown=False)
+    recorded = store.delivery("k1")
+    assert (recorded.outcome_unknown, recorded.last_error) == (False, "rate_limited")
+    assert begin(store, "k1").outcome_unknown is False
+
+    # An alert posted while the card's update is still to do: pending, its message known.
+    store.record_message("k1", channel_id="C1", message_id="1700000000.000200")
+    alerted = store.delivery("k1")
+    assert (alerted.status, alerted.message_id, alerted.outcome_unknown) == (
+        "pending",
+        "1700000000.000200",
+        False,
+    )
+    begin(store, "k1")
+    store.record_post(
+        "k1",
+        instance="slack",
+        channel="#incidents",
+        incident_ref="INC-7",
+        channel_id="C1",
+        message_id="1700000000.000100",
+        version=4,
+        sent=("C1", "1700000000.000200"),
+    )
+    done = store.delivery("k1")
+    assert (done.status, done.message_id, done.outcome_unknown) == ("posted", "1700000000.000200", False)
+    card = store.card("slack", "#incidents", "INC-7")
+    assert card is not None and (card.message_id, card.version) == ("1700000000.000100", 4)
 
 
 def test_concurrent_attempts_are_all_counted(store: IncidentStore) -> None:

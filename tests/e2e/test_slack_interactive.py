@@ -268,6 +268,8 @@ def test_the_severity_and_commander_menus(stack: Stack, slack: FakeSlack) -> Non
         selected_option={"text": {"type": "plain_text", "text": "SEV-1"}, "value": "sev1"},
     )
     slack.wait_for(lambda: state(stack, inc)["severity"] == "SEV-1" or None, timeout=20)
+    # A menu on a card older than the incident does not act: choose on the updated card.
+    slack.wait_for(lambda: "[SEV-1]" in card_now(slack, card)["text"] or None, timeout=20)
     click(stack, slack, card_now(slack, card), "im:assign", selected_user="U600FRAN")
     slack.wait_for(lambda: "U600FRAN" in json.dumps(card_now(slack, card)["blocks"]) or None, timeout=20)
     assert "U600FRAN" in slack.channel(card["channel"])["members"]

@@ -16,8 +16,9 @@ Behaviour follows Slack's documentation:
 - Modals: https://docs.slack.dev/reference/methods/views.open (a ``trigger_id`` opens one view,
   within 3 s) and https://docs.slack.dev/reference/views/modal-view (limits)
 - Threads: https://docs.slack.dev/reference/methods/conversations.history lists a channel's
-  own messages, not replies in threads; https://docs.slack.dev/reference/methods/conversations.replies
-  lists a thread.
+  own messages, not replies in threads (except replies also sent to the channel with
+  ``reply_broadcast``, subtype ``thread_broadcast``);
+  https://docs.slack.dev/reference/methods/conversations.replies lists a thread.
 
 Standard library only (plus the project's own request signing), so end-to-end tests can run
 it in any process::
@@ -655,17 +656,21 @@ class FakeSlack:
         metadata = params.get("metadata")
         if isinstance(metadata, str):
             metadata = json.loads(metadata)
+        thread_ts = params.get("thread_ts") or None
         message = {
             "ts": self._next_ts(),
             "channel": channel.id,
             "user": self.bot_user_id,
             "text": text,
             "blocks": blocks,
-            "thread_ts": params.get("thread_ts"),
+            "thread_ts": thread_ts,
             "edited": 0,
             "pinned": False,
             "metadata": metadata,
         }
+        if thread_ts and _flag(params.get("reply_broadcast")):
+            # A reply also sent to the channel: it shows in the channel's history too.
+            message["subtype"] = "thread_broadcast"
         self._messages[channel.id].append(message)
         return {"channel": channel.id, "ts": message["ts"], "message": dict(message)}
 
@@ -771,8 +776,9 @@ class FakeSlack:
         found = [
             m
             for m in reversed(self._messages[channel.id])
-            # Replies in a thread are not part of the channel's history.
-            if (not m.get("thread_ts") or m["thread_ts"] == m["ts"])
+            # Replies in a thread are not part of the channel's history, unless they were
+            # also sent to the channel (``reply_broadcast``).
+            if _in_channel(m)
             and float(m["ts"]) >= oldest
             and (float(m["ts"]) <= latest if inclusive else float(m["ts"]) < latest)
         ][:limit]
@@ -800,7 +806,8 @@ class FakeSlack:
         ]
         # The thread's first message always comes first.
         found = [root, *replies][:limit]
-        return {"messages": [_listed(m, False) for m in found], "has_more": False}
+        with_metadata = _flag(params.get("include_all_metadata"))
+        return {"messages": [_listed(m, with_metadata) for m in found], "has_more": False}
 
     def _archive(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel_param(params, by_name=False)
@@ -933,6 +940,13 @@ def _content(params: dict[str, Any]) -> tuple[str, list[Any] | None]:
 def _flag(value: Any) -> bool:
     """A boolean argument as the Web API takes it: ``1``/``true`` (form or query) or JSON true."""
     return value is True or str(value or "").lower() in ("1", "true")
+
+
+def _in_channel(message: dict[str, Any]) -> bool:
+    """Whether a message shows in the channel itself: not a reply in a thread, or a reply
+    also sent to the channel."""
+    thread_ts = message.get("thread_ts")
+    return not thread_ts or thread_ts == message["ts"] or message.get("subtype") == "thread_broadcast"
 
 
 def _listed(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:

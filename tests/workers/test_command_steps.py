@@ -103,9 +103,9 @@ def test_a_failure_midway_is_finished_by_the_retry_without_repeating(
     slack.fail("response", times=5, status=503)
     with pytest.raises(ServerError):
         run_command(runtime, provider, cmd, enqueue=enqueued)
-    # The incident and its channel exist; the answer and the notification are still owed.
+    # The incident, its channel and its announcement exist; only the answer is still owed.
     assert runtime.store.get(1).channel_id is not None
-    assert enqueued == []
+    assert [name for name, _ in enqueued] == ["chatops.notify"]
     run_command(runtime, provider, cmd, enqueue=enqueued)
     assert len(runtime.store.list(active_only=False)) == 1
     assert len(slack.calls("conversations.create")) == 1
@@ -122,6 +122,28 @@ def test_wrong_input_answers_once_and_changes_nothing(runtime: Runtime, slack: F
     answers = slack.responses(cmd.key.replace(":", "-"))
     assert len(answers) == 1 and "no incident INC-4" in answers[0]["text"]
     assert runtime.store.list(active_only=False) == [] and enqueued == []
+
+
+def test_list_counts_in_plain_words(runtime: Runtime, slack: FakeSlack) -> None:
+    provider = runtime.provider("slack")
+    run_command(
+        runtime,
+        provider,
+        inbound(slack, "declare sev2 Payments down", key="slack:slack:l1"),
+        enqueue=Enqueued(),
+    )
+
+    def first_line(text: str, key: str) -> str:
+        run_command(runtime, provider, inbound(slack, text, key=key), enqueue=Enqueued())
+        return str(slack.responses(key.replace(":", "-"))[0]["text"]).splitlines()[0]
+
+    assert first_line("list all", "slack:slack:l2") == "1 incident:"
+    assert first_line("list", "slack:slack:l3") == "1 open incident:"
+    run_command(
+        runtime, provider, inbound(slack, "declare Disk filling up", key="slack:slack:l4"), enqueue=Enqueued()
+    )
+    assert first_line("list all", "slack:slack:l5") == "2 incidents:"
+    assert first_line("list sev1", "slack:slack:l6") == "No open SEV-1 incidents."
 
 
 def _declared(runtime: Runtime, slack: FakeSlack, key: str) -> Notification:

@@ -156,3 +156,19 @@ def test_a_fault_while_fanning_out_keeps_the_notification(
     (letter,) = runtime.store.dead_letters()
     assert letter.notification_id == "n-3" and letter.args == [payload, "n-3"]
     assert letter.reason == "unexpected error: ValueError: no route"
+
+
+def test_a_paced_delivery_is_never_held_past_the_visibility_timeout(
+    worker: tuple[Celery, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A channel whose next send slot is 20 minutes away (a long Retry-After, or hundreds of
+    # posts queued for it): the delivery comes back within the cap and asks again.
+    app, runtime = worker
+    assert runtime.pacer is not None
+    runtime.pacer.hold_off("slack:post:#incidents", 1200)
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, **options: sent.append(options))
+    app.tasks[DELIVER_TASK].apply(args=[notification(), "n-4", "slack", "#incidents"])
+    (again,) = sent
+    assert 0 < again["countdown"] <= retry.CAP_SECONDS
+    assert again["args"][1:4] == ["n-4", "slack", "#incidents"]

@@ -26,8 +26,11 @@ from chatops_core.providers.slack.errors import map_slack_error
 from chatops_core.providers.slack.forms import declare_view, resolve_view
 from chatops_core.providers.slack.inbound import parse_request
 from chatops_core.providers.slack.render import (
+    alert_blocks,
+    alert_text,
     announcement_blocks,
     announcement_text,
+    escape,
     offer_form_blocks,
     reply_blocks,
     reply_text,
@@ -65,6 +68,7 @@ class SlackProvider(Provider):
             Operation.SLASH_COMMANDS,
             Operation.INTERACTIVE,
             Operation.BOT_MENTIONS,
+            Operation.ALERT_IN_THREAD,
         }
     )
     settings: SlackSettings
@@ -109,7 +113,7 @@ class SlackProvider(Provider):
         its notification instead).
         """
         text = reply_text(reply)
-        blocks = reply_blocks(reply)
+        blocks = reply_blocks(reply, self.name)
         if command.response_url:
             body: dict[str, Any] = {
                 "response_type": "ephemeral" if reply.ephemeral else "in_channel",
@@ -134,7 +138,9 @@ class SlackProvider(Provider):
         """Post ``reply`` in the thread of ``thread_ts`` (a mention), or at the top level of
         ``channel`` when ``thread_ts`` is None (a direct message).
         """
-        return self._api.post_message(channel, reply_text(reply), reply_blocks(reply), thread_ts=thread_ts)
+        return self._api.post_message(
+            channel, reply_text(reply), reply_blocks(reply, self.name), thread_ts=thread_ts
+        )
 
     def open_form(
         self, trigger_id: str, form: FormName, *, incident_id: str | None, context: dict[str, str]
@@ -216,20 +222,73 @@ class SlackProvider(Provider):
         tell later whether this post already happened. A channel the bot is not in is joined
         once (``not_in_channel``), then the post is tried again.
         """
-        text, blocks = announcement_text(announcement), announcement_blocks(announcement)
+        text, blocks = announcement_text(announcement), announcement_blocks(announcement, instance=self.name)
+        return self._post_keyed(channel, text, blocks, key)
+
+    def alert(
+        self,
+        channel: str,
+        announcement: Announcement,
+        *,
+        thread: MessageRef | None = None,
+        key: str | None = None,
+    ) -> MessageRef:
+        """Post an alert (an SLA breach, an escalation): with ``thread`` (the incident's
+        card), a reply in the card's thread that is also sent to the channel
+        (``reply_broadcast``), so it notifies as a new message does; without, a message in
+        ``channel``. ``key`` works as for :meth:`announce`.
+
+        https://docs.slack.dev/reference/methods/chat.postMessage#arg_reply_broadcast
+        """
+        text, blocks = alert_text(announcement), alert_blocks(announcement)
+        if thread is None:
+            return self._post_keyed(channel, text, blocks, key)
+        return self._post_keyed(thread.channel_id, text, blocks, key, thread_ts=thread.message_id)
+
+    def _post_keyed(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        key: str | None,
+        *,
+        thread_ts: str | None = None,
+    ) -> MessageRef:
+        """Post with ``key`` as metadata (in ``thread_ts``'s thread and to the channel when
+        given); a channel the bot is not in is joined once (``not_in_channel``), then the post
+        is tried again."""
         metadata = {"event_type": DELIVERY_EVENT, "event_payload": {"key": key}} if key else None
+        broadcast = thread_ts is not None
         try:
-            return self._api.post_message(channel, text, blocks, metadata)
+            return self._api.post_message(
+                channel, text, blocks, metadata, thread_ts=thread_ts, broadcast=broadcast
+            )
         except ProviderError as exc:
             if exc.details.get("slack_error") != "not_in_channel":
                 raise
-        self._api.join(self.resolve_channel(channel))
-        return self._api.post_message(channel, text, blocks, metadata)
+        # A thread's channel is given by its id already.
+        self._api.join(channel if thread_ts is not None else self.resolve_channel(channel))
+        return self._api.post_message(
+            channel, text, blocks, metadata, thread_ts=thread_ts, broadcast=broadcast
+        )
 
-    def find_announcement(self, channel: str, key: str, since: float) -> MessageRef | None:
-        """The message posted with ``key`` in ``channel`` since ``since`` (epoch seconds), if any."""
-        channel_id = self.resolve_channel(channel)
-        for message in self._api.history(channel_id, oldest=since):
+    def find_announcement(
+        self, channel: str, key: str, since: float, *, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        """The message posted with ``key`` in ``channel`` since ``since`` (epoch seconds), if any.
+
+        With ``thread``, the replies in that message's thread are searched
+        (``conversations.replies``), else the channel's history. A bot that may not read the
+        channel (``missing_scope``, ``not_in_channel``) gets a
+        :class:`~chatops_core.errors.Permanent` error.
+        """
+        if thread is not None:
+            channel_id = thread.channel_id
+            messages = self._api.thread(channel_id, thread.message_id, since)
+        else:
+            channel_id = self.resolve_channel(channel)
+            messages = self._api.history(channel_id, oldest=since)
+        for message in messages:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("key") == key:
                 return MessageRef(channel_id=channel_id, message_id=str(message["ts"]))
@@ -238,12 +297,20 @@ class SlackProvider(Provider):
     def update_announcement(self, ref: MessageRef, announcement: Announcement) -> None:
         """Rewrite a posted announcement in place (``chat.update``)."""
         self._api.update_message(
-            ref.channel_id, ref.message_id, announcement_text(announcement), announcement_blocks(announcement)
+            ref.channel_id,
+            ref.message_id,
+            announcement_text(announcement),
+            announcement_blocks(announcement, instance=self.name),
         )
 
     def create_channel(self, name: str, topic: str | None = None) -> ChannelRef:
-        """Create a public channel, adding ``-2``, ``-3``... while the name is taken."""
-        return self._api.create_channel(name, topic)
+        """Create a public channel, adding ``-2``, ``-3``... while the name is taken.
+
+        The topic is shown as mrkdwn, so user text in it is escaped: a title such as
+        ``<!channel>`` must not ping anyone
+        (https://docs.slack.dev/messaging/formatting-message-text/#escaping).
+        """
+        return self._api.create_channel(name, escape(topic) if topic else None)
 
     def invite(self, channel_id: str, user_ids: list[str]) -> None:
         """Invite users; users already in the channel (or the bot) are skipped."""

@@ -63,6 +63,20 @@ def incident_from_block_id(value: str | None) -> str | None:
     return incident_id or None
 
 
+def version_from_block_id(value: str | None) -> int | None:
+    """The incident version carried by a ``block_id`` made by :func:`block_id`; None otherwise.
+
+    A click names the version of the card it was made on, so an old card does not act again.
+    """
+    if not value or not value.startswith(PREFIX):
+        return None
+    found = _VERSION_SUFFIX.search(value)
+    if found is None:
+        return None
+    version = int(found.group(0)[2:])
+    return version if version >= 1 else None
+
+
 def encode_metadata(context: Mapping[str, str], incident_id: str | None = None) -> str:
     """``context`` (plus the incident id) as the JSON text of a modal's ``private_metadata``."""
     data = {key: value for key, value in context.items() if value}

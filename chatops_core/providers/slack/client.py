@@ -11,18 +11,20 @@ retried later with a countdown instead of a worker sleeping
 from __future__ import annotations
 
 import http.client
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry import RetryHandler, RetryIntervalCalculator
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryIntervalCalculator, RetryState
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.webhook import WebhookClient
 
-from chatops_core.errors import MessageNotFound, ProviderError, TriggerExpired
+from chatops_core.errors import ChatOpsError, MessageNotFound, ProviderError, ServerError, TriggerExpired
 from chatops_core.models import ChannelRef, MessageRef
 from chatops_core.providers.slack.channels import normalize_name, with_suffix
 from chatops_core.providers.slack.errors import (
@@ -43,6 +45,10 @@ INVITE_NOOP_CODES = frozenset({"already_in_channel", "cant_invite_self"})
 KICK_NOOP_CODES = frozenset({"not_in_channel"})
 PIN_NOOP_CODES = frozenset({"already_pinned"})
 ARCHIVE_NOOP_CODES = frozenset({"already_archived"})
+# Slack documents ``internal_error`` as a failure where "some aspect of the operation" may
+# have succeeded: a post that answers it may be in the channel.
+# https://docs.slack.dev/reference/methods/chat.postMessage#errors
+MAYBE_DONE_CODES = frozenset({"internal_error"})
 
 _TRANSLATED: tuple[type[BaseException], ...] = (
     SlackClientError,
@@ -64,18 +70,60 @@ def translated(method: str, ok_codes: frozenset[str] = frozenset()) -> Iterator[
     except SlackApiError as exc:
         if error_code(exc) in ok_codes:
             return
-        raise map_slack_error(exc, method=method) from exc
+        raise _with_outcome(map_slack_error(exc, method=method), exc) from exc
     except _TRANSLATED as exc:
-        raise map_slack_error(exc, method=method) from exc
+        raise _with_outcome(map_slack_error(exc, method=method), exc) from exc
 
 
-def retry_handlers(interval: RetryIntervalCalculator | None = None) -> list[RetryHandler]:
-    """Retry connection failures and 500/503 twice; never rate limits (see module doc)."""
+def _with_outcome(error: ChatOpsError, cause: BaseException) -> ChatOpsError:
+    """Say in ``error.details["outcome_unknown"]`` whether the call may have taken effect,
+    where the cause tells: a request that never left (connection refused, unknown host) did
+    not; ``internal_error`` may have. Without it the delivery decides by the error's class.
+    """
+    if _never_sent(cause):
+        error.details["outcome_unknown"] = False
+    elif isinstance(error, ServerError) and error_code(cause) in MAYBE_DONE_CODES:
+        error.details["outcome_unknown"] = True
+    return error
+
+
+def _never_sent(error: BaseException | None) -> bool:
+    """Whether a failed request certainly never reached Slack: the connection was refused
+    or the host name did not resolve (a reset or a timeout may come after Slack got it)."""
+    reason = getattr(error, "reason", None) if isinstance(error, URLError) else error
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
+
+
+class _UnsentRetryHandler(RetryHandler):
+    """Retries a post only when the request never reached Slack: re-sending one that was
+    cut off after Slack got it would post the message twice (the delivery looks first)."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is None and _never_sent(error)
+
+
+def retry_handlers(
+    interval: RetryIntervalCalculator | None = None, *, posts: bool = False
+) -> list[RetryHandler]:
+    """Retry connection failures and 500/503 twice; never rate limits (see module doc).
+
+    ``posts``: for ``chat.postMessage``, connection failures are retried only when the
+    request never reached Slack (see :class:`_UnsentRetryHandler`).
+    """
     calc = interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
-    return [
-        ConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES, interval_calculator=calc),
-        ServerErrorRetryHandler(max_retry_count=MAX_RETRIES, interval_calculator=calc),
-    ]
+    connection: RetryHandler = (
+        _UnsentRetryHandler(max_retry_count=MAX_RETRIES, interval_calculator=calc)
+        if posts
+        else ConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES, interval_calculator=calc)
+    )
+    return [connection, ServerErrorRetryHandler(max_retry_count=MAX_RETRIES, interval_calculator=calc)]
 
 
 class SlackApi:
@@ -93,6 +141,12 @@ class SlackApi:
             timeout=settings.timeout,  # type: ignore[arg-type]
             retry_handlers=retry_handlers(retry_interval),
         )
+        self._poster = WebClient(
+            token=settings.bot_token.get_secret_value(),
+            base_url=settings.api_url,
+            timeout=settings.timeout,  # type: ignore[arg-type]
+            retry_handlers=retry_handlers(retry_interval, posts=True),
+        )
 
     def auth_test(self) -> str:
         """``auth.test`` (https://docs.slack.dev/reference/methods/auth.test): who the token is."""
@@ -108,18 +162,22 @@ class SlackApi:
         blocks: Sequence[dict[str, Any]],
         metadata: dict[str, Any] | None = None,
         thread_ts: str | None = None,
+        broadcast: bool = False,
     ) -> MessageRef:
         """``chat.postMessage`` (https://docs.slack.dev/reference/methods/chat.postMessage).
 
         ``metadata`` is Slack message metadata (``event_type`` + ``event_payload``), which
         lets a later attempt find the message in the channel's history. ``thread_ts`` posts
-        the message as a reply in that message's thread.
+        the message as a reply in that message's thread; ``broadcast`` (with ``thread_ts``)
+        sends the reply to the channel too (``reply_broadcast``), so it notifies like a post.
         """
         extra: dict[str, Any] = {"metadata": metadata} if metadata else {}
         if thread_ts:
             extra["thread_ts"] = thread_ts
+            if broadcast:
+                extra["reply_broadcast"] = True
         with translated("chat.postMessage"):
-            response = self._web.chat_postMessage(channel=channel, text=text, blocks=blocks, **extra)
+            response = self._poster.chat_postMessage(channel=channel, text=text, blocks=blocks, **extra)
         return MessageRef(channel_id=str(response["channel"]), message_id=str(response["ts"]))
 
     def join(self, channel_id: str) -> None:
@@ -154,6 +212,18 @@ class SlackApi:
         with translated("conversations.history"):
             response = self._web.conversations_history(
                 channel=channel_id, oldest=f"{oldest:.6f}", limit=limit, include_all_metadata=True
+            )
+        return list(response.get("messages") or [])
+
+    def thread(self, channel_id: str, ts: str, oldest: float, limit: int = 200) -> list[dict[str, Any]]:
+        """The replies in the thread of message ``ts`` since ``oldest``, with their metadata
+        (``conversations.replies``; the thread's first message comes first).
+
+        https://docs.slack.dev/reference/methods/conversations.replies
+        """
+        with translated("conversations.replies"):
+            response = self._web.conversations_replies(
+                channel=channel_id, ts=ts, oldest=f"{oldest:.6f}", limit=limit, include_all_metadata=True
             )
         return list(response.get("messages") or [])
 

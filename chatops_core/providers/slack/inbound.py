@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 from chatops_core.commands.grammar import DEFAULT_SEVERITY, SEVERITY_WORDS, TITLE_MAX_LENGTH, severity_word
 from chatops_core.errors import InvalidWebhook
-from chatops_core.models import Actor, InboundCommand
+from chatops_core.models import Actor, InboundCommand, Person
 from chatops_core.providers.base import FormName, Inbound, InboundKind, WebhookRequest
 from chatops_core.providers.slack import actions
 
@@ -47,6 +47,8 @@ _MENTION = r"<@([A-Z0-9]+)(?:\|[^<>]*)?>"
 _MENTION_RE = re.compile(_MENTION + r"[ \t]*")
 _LEADING_MENTION_RE = re.compile(r"^\s*" + _MENTION + r"\s*")
 _USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# A user mention anywhere in command text, with the name Slack may add after "|".
+_PERSON_RE = re.compile(r"<@([A-Z0-9]+)(?:\|([^<>]*))?>")
 # What may stand for an incident in command text: one word.
 _INCIDENT_ID_RE = re.compile(r"^\S{1,64}$")
 # Message subtypes that are still someone writing to us; any other (edits, joins, bots...) is not.
@@ -80,6 +82,20 @@ def _unescape(text: str) -> str:
     https://docs.slack.dev/messaging/formatting-message-text/#escaping
     """
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _mentioned(text: str, instance: str) -> list[Person]:
+    """The people ``text`` mentions, as Slack writes them (``<@U123|bob>`` or ``<@U123>``).
+
+    A mention without a name is shown by its user id wherever the name is needed.
+    https://docs.slack.dev/messaging/formatting-message-text/#mentioning-users
+    """
+    people: dict[str, Person] = {}
+    for match in _PERSON_RE.finditer(text):
+        user_id, name = match.group(1), (match.group(2) or "").strip()
+        if user_id not in people or name:
+            people[user_id] = Person(instance=instance, user_id=user_id, display=name or user_id)
+    return list(people.values())
 
 
 def _text(body: bytes) -> str:
@@ -187,12 +203,14 @@ def _slash_command(fields: dict[str, str], request: WebhookRequest, context: _Co
         raise _bad("slash command without a user_id")
     trigger_id = fields.get("trigger_id") or None
     request_id = trigger_id or hashlib.sha256(request.body).hexdigest()
+    text = _unescape(fields.get("text", "")).strip()
     return InboundCommand(
         key=f"{PLATFORM}:{context.instance}:{request_id}",
         instance=context.instance,
         platform=PLATFORM,
         command=command,
-        text=_unescape(fields.get("text", "")).strip(),
+        text=text,
+        mentioned=_mentioned(text, context.instance),
         user=Actor(user_id=user_id, user_name=fields.get("user_name") or None),
         channel_id=fields.get("channel_id") or None,
         channel_name=fields.get("channel_name") or None,
@@ -287,6 +305,9 @@ def _block_actions(payload: dict[str, Any], request: WebhookRequest, context: _C
         source="action",
         message_ts=_str(_obj(payload.get("message")).get("ts")) or _str(container.get("message_ts")),
         form=form,
+        # The card's version travels in the block_id of every element on it.
+        card_version=actions.version_from_block_id(_str(action.get("block_id"))),
+        mentioned=_mentioned(text, context.instance),
     )
     return _enqueue(command)
 
@@ -469,6 +490,7 @@ def _event_command(
         source=source,
         thread_ts=thread_ts,
         message_ts=message_ts,
+        mentioned=_mentioned(text, context.instance),
     )
     return _enqueue(command, dedupe_key=event_id)
 

@@ -47,6 +47,8 @@ HEADER_MAX = 150
 SECTION_MAX = 3000
 FIELD_MAX = 2000
 FALLBACK_MAX = 3000
+# The summary's share of its section, beside the headline.
+SUMMARY_MAX = SECTION_MAX - 200
 MAX_BLOCKS = 50
 MAX_TIMELINE_ENTRIES = 40
 MAX_LISTED_INCIDENTS = 40
@@ -67,12 +69,31 @@ _HEADLINES = {
     "incident.sla_breach": "Incident SLA breached",
 }
 _USER_ID_RE = re.compile(r"^([UW][A-Z0-9]{2,})$")
+_CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_ALERT_EMOJI = ":rotating_light:"
 _USER_MENTION_RE = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^<>]*)?>$")
 
 
 def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn gives a meaning (``&`` first)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_within(text: str, limit: int) -> str:
+    """``text`` escaped (:func:`escape`) in at most ``limit`` characters, cut with an ellipsis
+    between characters, never inside an escaped one."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    kept: list[str] = []
+    size = 0
+    for char in text:
+        piece = escape(char)
+        if size + len(piece) > limit - 1:
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + "…"
 
 
 def truncate(text: str, limit: int) -> str:
@@ -102,6 +123,27 @@ def person(who: str | None) -> str:
         return "_unassigned_"
     found = user_id(who)
     return f"<@{found}>" if found else escape(who)
+
+
+def commander(incident: Incident | IncidentSnapshot, instance: str | None) -> str:
+    """The incident's commander: a mention on the workspace ``instance`` they came from, their
+    escaped name anywhere else.
+
+    A commander known only by text (from the incident system, or stored before people were
+    kept with their instance) is shown as :func:`person` shows any name.
+    """
+    if incident.commander_user_id:
+        if instance is not None and incident.commander_instance == instance:
+            return f"<@{incident.commander_user_id}>"
+        return escape(incident.commander or incident.commander_user_id)
+    return person(incident.commander)
+
+
+def commander_user_id(incident: Incident | IncidentSnapshot, instance: str | None) -> str | None:
+    """The commander's user id on the workspace ``instance``, if they are one of its users."""
+    if incident.commander_user_id:
+        return incident.commander_user_id if incident.commander_instance == instance else None
+    return user_id(incident.commander)
 
 
 def when(moment: datetime) -> str:
@@ -170,24 +212,32 @@ def _status(incident: Incident) -> str:
     return incident.status.value.capitalize()
 
 
-def _incident_fields(incident: Incident | IncidentSnapshot) -> SectionBlock:
+def _incident_fields(incident: Incident | IncidentSnapshot, instance: str | None = None) -> SectionBlock:
     pairs = [
         ("Severity", f"{_SEVERITY_EMOJI[incident.severity]} {incident.severity.value}"),
         ("Status", incident.status.value.capitalize()),
-        ("Commander", person(incident.commander)),
-        ("ID", incident.id),
+        ("Commander", commander(incident, instance)),
+        ("ID", escape(incident.id)),
     ]
     platform = incident.platform if isinstance(incident, Incident) else "slack"
     if incident.channel_id and platform in (None, "slack"):
-        pairs.append(("Channel", f"<#{incident.channel_id}>"))
+        pairs.append(("Channel", channel_mention(incident.channel_id)))
     return _fields(pairs)
 
 
-def incident_blocks(incident: Incident) -> list[Block]:
-    """A summary of one incident: title, the key facts, description and resolution."""
+def channel_mention(channel_id: str) -> str:
+    """A channel link for a Slack channel id; any other text is shown escaped, never as markup."""
+    return f"<#{channel_id}>" if _CHANNEL_ID_RE.match(channel_id) else escape(channel_id)
+
+
+def incident_blocks(incident: Incident, instance: str | None = None) -> list[Block]:
+    """A summary of one incident: title, the key facts, description and resolution.
+
+    ``instance`` is the workspace shown to (its users are mentioned, others named).
+    """
     blocks: list[Block] = [
         _section(f"*{escape(incident.id)}: {escape(incident.title)}*"),
-        _incident_fields(incident),
+        _incident_fields(incident, instance),
     ]
     if incident.description:
         blocks.append(_section(escape(incident.description)))
@@ -214,12 +264,12 @@ def timeline_blocks(entries: list[TimelineEntry]) -> list[Block]:
     return [_section("*Timeline*"), *_chunked_sections(lines)]
 
 
-def incident_list_blocks(incidents: list[Incident]) -> list[Block]:
+def incident_list_blocks(incidents: list[Incident], instance: str | None = None) -> list[Block]:
     """One line per incident."""
     shown = incidents[:MAX_LISTED_INCIDENTS]
     lines = [
         f"{_SEVERITY_EMOJI[inc.severity]} *{escape(inc.id)}* {inc.severity.value} · {_status(inc)} · "
-        f"{escape(inc.title)} · {person(inc.commander)}"
+        f"{escape(inc.title)} · {commander(inc, instance)}"
         for inc in shown
     ]
     if len(incidents) > len(shown):
@@ -232,15 +282,15 @@ def reply_text(reply: Reply) -> str:
     return truncate(escape(reply.text), FALLBACK_MAX)
 
 
-def reply_blocks(reply: Reply) -> list[dict[str, Any]]:
-    """Blocks for an answer to a command."""
+def reply_blocks(reply: Reply, instance: str | None = None) -> list[dict[str, Any]]:
+    """Blocks for an answer to a command, shown on the workspace ``instance``."""
     blocks: list[Block] = [_section(escape(reply.text))]
     if reply.incident is not None:
-        blocks += [DividerBlock(), *incident_blocks(reply.incident)]
+        blocks += [DividerBlock(), *incident_blocks(reply.incident, instance)]
     if reply.timeline:
         blocks += [DividerBlock(), *timeline_blocks(reply.timeline)]
     if reply.incidents:
-        blocks += [DividerBlock(), *incident_list_blocks(reply.incidents)]
+        blocks += [DividerBlock(), *incident_list_blocks(reply.incidents, instance)]
     return _finish(blocks)
 
 
@@ -252,36 +302,77 @@ def announcement_text(announcement: Announcement) -> str:
         f"{headline}: [{inc.severity.value}] {inc.id} {inc.title} ({inc.status.value})"
         f" — {announcement.summary}"
     )
-    return truncate(escape(text), FALLBACK_MAX)
+    return escape_within(text, FALLBACK_MAX)
 
 
-def announcement_blocks(announcement: Announcement, *, now: datetime | None = None) -> list[dict[str, Any]]:
+def announcement_blocks(
+    announcement: Announcement, *, now: datetime | None = None, instance: str | None = None
+) -> list[dict[str, Any]]:
     """Blocks for an incident announcement: title, severity, status, commander, id, link, summary,
     the incident's age and, while it is active, its controls (:func:`card_controls`).
 
-    ``now`` is the moment the age is measured from (the current time by default).
+    ``now`` is the moment the age is measured from (the current time by default);
+    ``instance`` is the workspace the card is posted on (its users are mentioned, others named).
     """
     inc = announcement.incident
     headline = _HEADLINES.get(announcement.type, "Incident")
+    summary = escape_within(announcement.summary, SUMMARY_MAX)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=truncate(f"{inc.id}: {inc.title}", HEADER_MAX), emoji=True)),
-        _section(f"{_SEVERITY_EMOJI[inc.severity]} *{headline}* · {escape(announcement.summary)}"),
-        _incident_fields(inc),
+        _section(f"{_SEVERITY_EMOJI[inc.severity]} *{headline}* · {summary}"),
+        _incident_fields(inc, instance),
     ]
     context: list[str] = []
     if announcement.incident_url:
         context.append(link(announcement.incident_url, f"Open {inc.id}"))
     if announcement.actor:
-        context.append(f"by {person(announcement.actor)}")
+        context.append(f"by {actor(announcement)}")
     context.append(f"declared {since(inc.created_at, now or datetime.now(UTC))}")
     blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
-    controls = card_controls(inc)
+    controls = card_controls(inc, instance) if announcement.actionable else None
     if controls is not None:
         blocks.append(controls)
     return _finish(blocks)
 
 
-def card_controls(incident: IncidentSnapshot) -> ActionsBlock | None:
+def actor(announcement: Announcement) -> str:
+    """Who made the change: a person in chat as :func:`person` shows them (a mention for a
+    user id); a name the incident system sent, escaped, never a mention."""
+    who = announcement.actor or ""
+    return person(who) if announcement.incident.origin == "chat" else escape(who)
+
+
+def alert_text(announcement: Announcement) -> str:
+    """The text of an alert (an SLA breach, an escalation): what notifications show."""
+    inc = announcement.incident
+    headline = _HEADLINES.get(announcement.type, "Incident")
+    return escape_within(
+        f"{headline}: [{inc.severity.value}] {inc.id} {inc.title} — {announcement.summary}", FALLBACK_MAX
+    )
+
+
+def alert_blocks(announcement: Announcement) -> list[dict[str, Any]]:
+    """Blocks for an alert posted beside the incident's card: what happened, to which incident,
+    the link and who did it; no controls (those stay on the card)."""
+    inc = announcement.incident
+    headline = _HEADLINES.get(announcement.type, "Incident")
+    lines = [
+        f"{_ALERT_EMOJI} *{headline}* · {_SEVERITY_EMOJI[inc.severity]} {inc.severity.value}",
+        f"*{escape_within(inc.id, 200)}: {escape_within(inc.title, 600)}*",
+        escape_within(announcement.summary, 2000),
+    ]
+    context: list[str] = []
+    if announcement.incident_url:
+        context.append(link(announcement.incident_url, f"Open {inc.id}"))
+    if announcement.actor:
+        context.append(f"by {actor(announcement)}")
+    blocks: list[Block] = [_section("\n".join(lines))]
+    if context:
+        blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
+    return _finish(blocks)
+
+
+def card_controls(incident: IncidentSnapshot, instance: str | None = None) -> ActionsBlock | None:
     """The card's buttons and menus, or None once the incident is resolved or closed.
 
     - Acknowledge while open; Mitigate while open or acknowledged; Resolve (primary) while
@@ -321,7 +412,7 @@ def card_controls(incident: IncidentSnapshot) -> ActionsBlock | None:
         UserSelectElement(
             action_id=actions.ASSIGN,
             placeholder=PlainTextObject(text="Commander"),
-            initial_user=user_id(incident.commander),
+            initial_user=commander_user_id(incident, instance),
         )
     )
     return ActionsBlock(block_id=actions.block_id(incident.id, incident.version), elements=elements)

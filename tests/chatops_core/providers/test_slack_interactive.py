@@ -898,3 +898,48 @@ def test_providers_without_these_operations_say_so() -> None:
 def test_slack_declares_interactive_and_mentions(offline: SlackProvider) -> None:
     assert offline.supports(Operation.INTERACTIVE)
     assert offline.supports(Operation.BOT_MENTIONS)
+
+
+# -- which card a click was made on, and who a mention names ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "block_actions_ack.json",
+        "block_actions_mitigate.json",
+        "block_actions_resolve.json",
+        "block_actions_escalate.json",
+        "block_actions_severity.json",
+        "block_actions_assign.json",
+    ],
+)
+def test_a_click_carries_the_version_of_its_card(name: str, offline: SlackProvider) -> None:
+    payload = load(name)
+    assert parsed_command(offline, interaction(payload)).card_version == 1
+    payload["actions"][0]["block_id"] = "im:INC-12:v7"
+    assert parsed_command(offline, interaction(payload)).card_version == 7
+    payload["actions"][0]["block_id"] = "im:INC-12"
+    assert parsed_command(offline, interaction(payload)).card_version is None
+
+
+def test_a_commander_chosen_from_the_menu_is_a_person_of_this_workspace(offline: SlackProvider) -> None:
+    cmd = parsed_command(offline, interaction(load("block_actions_assign.json")))
+    assert cmd.text == "assign INC-12 <@U061F7AUR>"
+    assert [p.model_dump() for p in cmd.mentioned] == [
+        {"instance": "acme", "user_id": "U061F7AUR", "display": "U061F7AUR"}
+    ]
+
+
+@pytest.mark.parametrize(("typed", "display"), [("<@U061F7AUR|erin>", "erin"), ("<@U061F7AUR>", "U061F7AUR")])
+def test_a_typed_mention_is_a_person_of_this_workspace(
+    typed: str, display: str, offline: SlackProvider
+) -> None:
+    body = urlencode(
+        {"command": "/im", "user_id": "U2147483697", "text": f"assign INC-12 {typed}", "trigger_id": "1.2.3"}
+    ).encode()
+    cmd = parsed_command(offline, signed(body, FORM))
+    assert cmd.text == f"assign INC-12 {typed}"
+    assert [p.model_dump() for p in cmd.mentioned] == [
+        {"instance": "acme", "user_id": "U061F7AUR", "display": display}
+    ]
