@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from chatops_core.delivery_metrics import DeliveryCollector, DeliveryCounter
@@ -61,7 +63,10 @@ def create_app(
     broker_url = settings.broker_url or ""
     if is_redis_url(broker_url):
         # Delivery outcomes are counted in Redis by every worker; the ingress shows the sum.
-        counts = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
+        # Bounded and not retried, so a scrape answers promptly while Redis is away.
+        counts = redis.Redis.from_url(
+            broker_url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
         metrics.registry.register(DeliveryCollector(DeliveryCounter(counts)))
     database: dict[str, IncidentStore] = {} if store is None else {"store": store}
     database_lock = threading.Lock()
@@ -108,16 +113,29 @@ def create_app(
         except InvalidWebhook as exc:
             outcome = "unauthorized" if exc.http_status == 401 else "invalid"
             return exc.http_status, _json(exc.http_status, error=outcome, message=exc.message), outcome
+        except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as exc:
+            return _unreadable(provider, exc)
         try:
             outcome = _dispatch(inbound)
         except BrokerUnavailable:
             log.exception("broker unavailable; webhook for %s not enqueued", provider.name)
             return 503, _json(503, error="broker_unavailable", message="try again shortly"), "broker_down"
+        except (ValueError, RecursionError) as exc:  # a command too deeply nested to serialise
+            return _unreadable(provider, exc)
         return (
             inbound.status,
             Response(inbound.body, inbound.status, content_type=inbound.content_type),
             outcome,
         )
+
+    def _unreadable(provider: Provider, exc: Exception) -> tuple[int, Response, str]:
+        # The safety net under the providers' own checks: a body a provider cannot read
+        # (nested past any parser's depth, say) is the sender's fault, a 400, never a 500.
+        # One line per refusal (junk must not flood the log); the traceback at DEBUG.
+        log.warning("unreadable webhook for %s refused with 400: %s", provider.name, type(exc).__name__)
+        log.debug("unreadable webhook for %s", provider.name, exc_info=exc)
+        message = f"the {provider.type} request body cannot be read"
+        return 400, _json(400, error="invalid", message=message), "invalid"
 
     def _dispatch(inbound: Inbound) -> str:
         if inbound.kind is InboundKind.COMMAND and inbound.command is not None:
@@ -143,7 +161,7 @@ def create_app(
         except BrokerUnavailable:
             checks["broker"] = "unavailable"
         try:
-            incident_store().ping()
+            incident_store().check_writable()
             checks["database"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             log.warning("database not ready: %s", type(exc).__name__)

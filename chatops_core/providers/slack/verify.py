@@ -9,6 +9,8 @@ anything parses them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 
 from slack_sdk.signature import Clock, SignatureVerifier
@@ -54,12 +56,28 @@ def verify_request(request: WebhookRequest, signing_secret: str) -> None:
         raise _reject("timestamp is not a number")
     if abs(request.received_at - int(timestamp)) > MAX_SKEW_SECONDS:
         raise _reject("timestamp outside the 5 minute window")
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        # The SDK verifies text only. Slack signs the raw bytes, so check them here: a body
+        # Slack signed that is not UTF-8 is unreadable (400), not forged (401).
+        if not _signed_bytes(request.body, timestamp, signature, signing_secret):
+            raise _reject("signature mismatch") from None
+        raise InvalidWebhook(
+            "unreadable Slack request: body is not UTF-8", http_status=400, reason="body is not UTF-8"
+        ) from None
     verifier = SignatureVerifier(signing_secret, clock=FixedClock(request.received_at))
     try:
-        valid = verifier.is_valid(body=request.body, timestamp=timestamp, signature=signature)
-    except (UnicodeDecodeError, TypeError):
-        # The SDK decodes the body as UTF-8 and compare_digest refuses non-ASCII text:
-        # either way the request was not signed by Slack.
+        valid = verifier.is_valid(body=text, timestamp=timestamp, signature=signature)
+    except TypeError:
+        # compare_digest refuses non-ASCII text: such a header was not written by Slack.
         valid = False
     if not valid:
         raise _reject("signature mismatch")
+
+
+def _signed_bytes(body: bytes, timestamp: str, signature: str, signing_secret: str) -> bool:
+    """Whether ``signature`` is Slack's ``v0=`` HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = "v0=" + hmac.new(signing_secret.encode("utf-8"), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
