@@ -49,11 +49,19 @@ def cmd_ingress(args: argparse.Namespace) -> int:
     return _exec(gunicorn_argv(settings, workers=args.workers))
 
 
+def _beside_running_stack(settings) -> None:  # noqa: ANN001 - Settings
+    """Point this process (and the Celery process it becomes) at the broker and platform of a
+    `chatops run` serving from the same data directory, unless a broker is configured."""
+    from chatops_core.stack import running_stack_env
+
+    os.environ.update(running_stack_env(settings, config_given="CHATOPS_CONFIG" in os.environ))
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from chatops_core.stack import worker_argv
 
     settings = _settings(args)
-    settings.effective_broker_url()
+    _beside_running_stack(settings)
     return _exec(worker_argv(queues=args.queues, concurrency=args.concurrency, log_level=settings.log_level))
 
 
@@ -61,7 +69,7 @@ def cmd_beat(args: argparse.Namespace) -> int:
     from chatops_core.stack import beat_argv
 
     settings = _settings(args)
-    settings.effective_broker_url()
+    _beside_running_stack(settings)
     return _exec(beat_argv(settings))
 
 
@@ -304,9 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", help="provider instance (default: the first Slack instance)")
     p.add_argument("--user", default="U0SIMULATE", help="user id of the caller")
     p.add_argument("--user-name", default="simulator")
-    p.add_argument("--channel", default="C0SIMULATE", help="channel id the command is typed in")
-    p.add_argument("--channel-name", default="incidents")
-    p.add_argument("--url", help="ingress base URL (default http://HOST:PORT)")
+    p.add_argument(
+        "--channel", help="channel id the command is typed in (default: the playground's id for the name)"
+    )
+    p.add_argument("--channel-name", default="incidents", help="name of that channel (default incidents)")
+    p.add_argument(
+        "--url",
+        help="ingress base URL (default: http://HOST:PORT when CHATOPS_HOST/CHATOPS_PORT or the config "
+        "set them, else the URL a running `chatops run` wrote to DATA_DIR/ingress.url, else "
+        "http://127.0.0.1:8080)",
+    )
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the answer")
     p.add_argument("text", help='e.g. "/im declare sev2 Database timeouts"')
 

@@ -93,9 +93,14 @@ class Settings(BaseSettings):
     root_command: str = "/im"
     max_body_bytes: int = 1024 * 1024
     dedupe_ttl_seconds: int = 3600
-    # How long a task taken by a worker that died stays invisible before another worker gets
-    # it (Redis broker). Longer than any task runs, and than any retry countdown.
-    visibility_timeout_seconds: int = Field(default=3600, ge=1)
+    # How long a task taken by a worker that died (or lost its broker connection) stays
+    # invisible before another worker gets it (Redis broker). It must be longer than a worker
+    # holds a task: a command or delivery runs for seconds (a few platform calls, 10 s timeout
+    # each), and a task retried with a countdown is held unacknowledged until it is due, for
+    # at most workers.retry.CAP_SECONDS (180 s). 300 s leaves two minutes of margin over both,
+    # and brings a dead worker's tasks back within about six minutes (with the sweep, a
+    # quarter of the timeout capped at 60 s), rather than an hour.
+    visibility_timeout_seconds: int = Field(default=300, ge=1)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     # Shortcut: with no file, the environment alone configures one Slack instance "slack".

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from celery import Celery
 from kombu import Exchange, Queue
 
@@ -13,12 +15,33 @@ from chatops_core.tasks import (
     TASK_QUEUES,
 )
 from workers.maintenance import beat_schedule, register_maintenance
+from workers.redis_transport import REDIS_SCHEMES, use_for_redis_urls
 from workers.runtime import Runtime
+
+# Seconds a blocking broker call (an ack, a publish) may take before it counts as a lost
+# connection, so a frozen broker does not freeze the worker; and to connect.
+BROKER_SOCKET_TIMEOUT_SECONDS = 10
+BROKER_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
     """A Celery app configured from ``settings``, with the service's tasks registered."""
-    app = Celery("chatops", broker=settings.effective_broker_url())
+    broker_url = settings.effective_broker_url()
+    app = Celery("chatops", broker=broker_url)
+    transport_options: dict[str, object] = {
+        "visibility_timeout": settings.visibility_timeout_seconds,
+        # Look for tasks left by a dead worker every quarter of the timeout (kombu's default
+        # sweep is about every 100 s, whatever the timeout).
+        "unacked_restore_interval": max(1, min(60, settings.visibility_timeout_seconds // 4)),
+        "unacked_restore_throttle": 1,
+    }
+    if urlsplit(broker_url).scheme in REDIS_SCHEMES:
+        # Survives losing Redis while tasks are held (see workers.redis_transport).
+        use_for_redis_urls()
+        transport_options.update(
+            socket_timeout=BROKER_SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=BROKER_CONNECT_TIMEOUT_SECONDS,
+        )
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -29,14 +52,16 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout_seconds,
-            # Look for tasks left by a dead worker every quarter of the timeout (kombu's default
-            # sweep is about every 100 s, whatever the timeout).
-            "unacked_restore_interval": max(1, min(60, settings.visibility_timeout_seconds // 4)),
-            "unacked_restore_throttle": 1,
-        },
+        broker_transport_options=transport_options,
+        # A broker outage is waited out, however long: the worker reconnects (every few
+        # seconds, up to 30 s apart) instead of giving up after 100 attempts and exiting.
         broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        # A task still running when the connection is lost finishes (its answer reaches the
+        # person now); as its acknowledgement is lost with the connection, it comes back after
+        # the visibility timeout and, being keyed, acts once.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_default_queue=INTERACTIVE_QUEUE,
         task_queues=[
             Queue(INTERACTIVE_QUEUE, Exchange(INTERACTIVE_QUEUE), routing_key=INTERACTIVE_QUEUE),

@@ -13,17 +13,22 @@ import sqlalchemy.exc
 from chatops_core.errors import RateLimited, Retryable, Unavailable
 
 BASE_SECONDS = 1.0
-CAP_SECONDS = 300.0
+# The longest countdown of a retry. A worker holds a task with a countdown unacknowledged
+# until it is due, and the broker hands a task held longer than its visibility timeout
+# (Settings.visibility_timeout_seconds, 300 s by default) to another worker as well: every
+# countdown stays below it, with a margin for the task's own run.
+CAP_SECONDS = 180.0
 
 
 def countdown(error: Retryable, attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds before retry ``attempt`` (0-based).
+    """Seconds before retry ``attempt`` (0-based), at most :data:`CAP_SECONDS`.
 
-    A rate limit waits exactly what the platform asked. Anything else backs off
+    A rate limit waits what the platform asked (a longer wait is cut to the cap; the
+    attempt then finds the limit again and waits once more). Anything else backs off
     exponentially with full jitter, capped, so retries of many tasks do not align.
     """
     if isinstance(error, RateLimited):
-        return max(0.0, error.retry_after)
+        return min(CAP_SECONDS, max(0.0, error.retry_after))
     ceiling = min(CAP_SECONDS, BASE_SECONDS * (2**attempt))
     return (rng or random).uniform(ceiling / 2, ceiling)
 

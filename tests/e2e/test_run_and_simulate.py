@@ -51,6 +51,8 @@ def test_run_then_simulate_then_stop(tmp_path: Path) -> None:
             time.sleep(0.05)
         banner = (tmp_path / "run.log").read_text()
         assert f"http://127.0.0.1:{port}/webhooks/slack" in banner
+        # Tools beside the stack find its ingress here (also on a port other than the default).
+        assert (tmp_path / "var" / "ingress.url").read_text().strip() == f"http://127.0.0.1:{port}"
 
         sim = subprocess.run(
             [*CLI, "simulate", "/im declare sev2 Database timeouts"],
@@ -97,7 +99,7 @@ def test_run_then_simulate_then_stop(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.05)
         children = _children(run.pid)
-        assert len(children) >= 3  # redis, gunicorn, celery
+        assert len(children) >= 4  # redis, gunicorn, celery worker, celery beat
     finally:
         run.send_signal(signal.SIGINT)
         try:
@@ -109,6 +111,7 @@ def test_run_then_simulate_then_stop(tmp_path: Path) -> None:
     assert code == 0
     assert not [pid for pid in children if _alive(pid)], "a child outlived chatops run"
     assert not (tmp_path / "var" / "broker.url").exists(), "the stopped stack's broker is still named"
+    assert not (tmp_path / "var" / "ingress.url").exists(), "the stopped stack's ingress is still named"
 
 
 def test_simulate_without_a_running_ingress_says_so(tmp_path: Path) -> None:
