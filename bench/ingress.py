@@ -55,8 +55,8 @@ if str(ROOT) not in sys.path:
 
 import redis  # noqa: E402
 
+from chatops_core.providers.slack.devtools import sign_slack, slash_command_body  # noqa: E402
 from chatops_core.settings import load_settings  # noqa: E402
-from chatops_core.simulate import sign_slack, slash_command_body  # noqa: E402
 from chatops_core.stack import EmbeddedRedis, free_port, gunicorn_argv  # noqa: E402
 from chatops_core.tasks import COMMAND_TASK, INTERACTIVE_QUEUE  # noqa: E402
 

@@ -265,7 +265,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from chatops_core.providers import build_providers
 
     settings = _settings(args)
-    providers = build_providers(settings.providers)
+    providers = build_providers(settings.providers, webhook_url=settings.webhook_url)
     print("configuration: ok")
     if not providers:
         print("providers: none configured")
@@ -308,12 +308,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("beat", cmd_beat, "the scheduler of periodic tasks")
 
-    p = add("simulate", cmd_simulate, "send a signed command to a running ingress and print the answer")
-    p.add_argument("--provider", help="provider instance (default: the first Slack instance)")
-    p.add_argument("--user", default="U0SIMULATE", help="user id of the caller")
+    p = add(
+        "simulate",
+        cmd_simulate,
+        "send a command to a running ingress as the instance's platform would, and print the answer",
+    )
+    p.add_argument(
+        "--provider",
+        help="provider instance to type in (default: the first configured instance whose platform "
+        "simulate can play; beside `chatops run` with nothing configured, its Slack playground)",
+    )
+    p.add_argument("--user", help="user id of the caller (default: the platform's simulated user)")
     p.add_argument("--user-name", default="simulator")
     p.add_argument(
-        "--channel", help="channel id the command is typed in (default: the playground's id for the name)"
+        "--channel",
+        help="channel id the command is typed in (default: the playground's id for the name)",
     )
     p.add_argument("--channel-name", default="incidents", help="name of that channel (default incidents)")
     p.add_argument(

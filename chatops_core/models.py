@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -153,17 +154,17 @@ class InboundCommand(BaseModel):
     user: Actor
     channel_id: str | None = None
     channel_name: str | None = None
-    team_id: str | None = None
-    response_url: str | None = None
-    trigger_id: str | None = None
     received_at: datetime = Field(default_factory=utcnow)
     # Where it came from: a typed command, a click on a message, a submitted form, a mention of
     # the bot (or a direct message), or a reaction that marks a message for the timeline.
     source: Literal["command", "action", "form", "mention", "reaction"] = "command"
-    # A mention is answered in this thread.
-    thread_ts: str | None = None
-    # The message clicked (action) or marked (reaction).
-    message_ts: str | None = None
+    # A mention is answered in this thread (the platform's own reference, opaque here).
+    thread_id: str | None = None
+    # The message clicked (action) or marked (reaction), as the platform names it.
+    message_id: str | None = None
+    # How to answer this command, as only the provider of ``instance`` reads it (a reply URL,
+    # a form trigger...): opaque to everything else, which passes it through unchanged.
+    reply_to: dict[str, str] = Field(default_factory=dict)
     # Open this form instead of running ``text`` (e.g. ``declare`` with no title).
     form: Literal["declare", "resolve"] | None = None
     # Form values beyond the command text.
@@ -200,6 +201,16 @@ class MessageRef(BaseModel):
 
     channel_id: str
     message_id: str
+
+
+@dataclass(frozen=True)
+class PostedText:
+    """One message as posted: who wrote it (None for an app or a webhook), its text, and when
+    it was posted (None when the platform does not say)."""
+
+    author: Person | None
+    text: str
+    at: datetime | None = None
 
 
 class ChannelRef(BaseModel):

@@ -1,17 +1,57 @@
-"""Proactive pacing shared through Redis, so many workers do not stampede one channel.
+"""Proactive pacing: each provider's policy, and send slots shared through Redis.
 
-Each key (e.g. ``slack:acme:post:C0123``) hands out send slots ``interval`` seconds
-apart. A worker reserves the next slot in one atomic script and learns how long until it
-comes; a task whose slot is in the future is retried with that countdown rather than
-sleeping. :meth:`Pacer.spaced` then checks the actual moment of sending against the last
-send, for tasks that run at another moment than their slot. A 429 pushes the key's next
-slot and next send back by the platform's ``Retry-After``.
+A provider says how fast it may post and update (:class:`PacingPolicy`, its
+:attr:`~chatops_core.providers.base.Provider.pacing`): the seconds between posts into one
+channel, between card updates under one update key, and the least gap between two posts
+checked as each goes out. The delivery machinery only asks it for keys and intervals.
+
+:class:`Pacer` hands out the slots. Each key (e.g. ``slack:post:#incidents``) hands out send
+slots ``interval`` seconds apart. A worker reserves the next slot in one atomic script and
+learns how long until it comes; a task whose slot is in the future is retried with that
+countdown rather than sleeping. :meth:`Pacer.spaced` then checks the actual moment of sending
+against the last send, for tasks that run at another moment than their slot. A 429 pushes the
+key's next slot and next send back by the platform's ``Retry-After``.
 Times come from the Redis server's clock, so workers on several hosts agree.
+
+Keys carry the instance name and the channel's alias as configured or routed, never a
+platform secret (a webhook URL lives only in settings).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import redis
+
+
+@dataclass(frozen=True)
+class PacingPolicy:
+    """How fast one provider instance may send: "how long to wait", kept apart from the
+    retry decisions that the error tree makes.
+
+    The defaults suit a platform that allows about one message a second per channel.
+    Slots sit a little over a second apart, so a post that runs a few milliseconds late does
+    not land within a second of the next one.
+    """
+
+    # Seconds between posts into one channel.
+    post_interval: float = 1.05
+    # Seconds between card updates under one update key.
+    update_interval: float = 1.2
+    # The least gap between two posts into one channel, checked as each post goes out (a
+    # task may run later than its slot, or a dead worker's paced tasks may come back all at
+    # once).
+    post_gap: float = 1.02
+
+    def post_key(self, instance: str, channel: str) -> str:
+        """The pace key of posts into ``channel`` (an alias) on ``instance``."""
+        return f"{instance}:post:{channel}"
+
+    def update_key(self, instance: str, channel: str) -> str:
+        """The pace key of card updates in ``channel`` on ``instance``: one per channel by
+        default; a platform that limits updates per workspace shares one key for all."""
+        return f"{instance}:update:{channel}"
+
 
 # KEYS[1] the key; ARGV[1] interval seconds. Returns the wait in seconds, as a string.
 _RESERVE = """

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from chatops_core.models import Incident, Severity
 from chatops_core.notifications import Notification
+from chatops_core.providers.config import ProviderSettingsBase
 
 
 @dataclass(frozen=True)
 class Target:
+    """One place a notification goes: an instance and a channel alias there.
+
+    ``channel`` is a reference as configured or routed (``#incidents``, ``incidents`` or a
+    channel id) that the instance's provider resolves; it is part of the delivery's key and
+    log lines, so it is never a platform secret (a webhook URL lives only in settings).
+    """
+
     instance: str
-    channel: str  # a channel id or "#name", as the platform accepts
+    channel: str
 
 
 def targets_for(
     severity: Severity,
-    providers: Mapping[str, Any],
+    providers: Mapping[str, ProviderSettingsBase],
     *,
     own_channel: tuple[str, str] | None = None,
     channels: Mapping[str, list[str]] | None = None,
@@ -43,22 +50,22 @@ def targets_for(
                 add(instance, name)
         return targets
     for instance, conf in providers.items():
-        if not getattr(conf, "enable_notifications", False):
-            continue
-        mapping = getattr(conf, "notification_channels", {}) or {}
-        add(instance, mapping.get(severity) or getattr(conf, "default_channel", None))
+        if conf.enable_notifications:
+            add(instance, conf.notification_channel(severity))
     if own_channel is not None and own_channel[0] in providers:
         add(*own_channel)
     return targets
 
 
-def route(incident: Incident, providers: Mapping[str, Any]) -> list[Target]:
+def route(incident: Incident, providers: Mapping[str, ProviderSettingsBase]) -> list[Target]:
     """Targets for an incident of ours."""
     own = (incident.instance, incident.channel_id) if incident.instance and incident.channel_id else None
     return targets_for(incident.severity, providers, own_channel=own)
 
 
-def route_notification(notification: Notification, providers: Mapping[str, Any]) -> list[Target]:
+def route_notification(
+    notification: Notification, providers: Mapping[str, ProviderSettingsBase]
+) -> list[Target]:
     """Targets for a notification, from its ``channels`` or by routing."""
     snapshot = notification.incident
     own = (

@@ -4,6 +4,12 @@ Sources, later wins: a TOML file (``--config`` or ``CHATOPS_CONFIG``), then envi
 variables ``CHATOPS_*``. A string ``"${NAME}"`` in the file is replaced by the environment
 variable ``NAME``; a missing one is a start-up error that names it. Secrets are
 ``SecretStr`` so they never show in a repr or a log line.
+
+Each ``[providers.<name>]`` table is read by the settings model of its ``type``, owned by that
+platform's package (``chatops_core/providers/<type>/config.py``); the types are those of the
+provider packages found, so a new platform needs no change here. With no instance of that name
+configured, a type may also configure one instance from the environment alone
+(``CHATOPS_SLACK_BOT_TOKEN`` and ``CHATOPS_SLACK_SIGNING_SECRET`` make one named ``slack``).
 """
 
 from __future__ import annotations
@@ -12,50 +18,38 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializeAsAny,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from chatops_core.errors import ConfigError
 from chatops_core.models import Severity
+from chatops_core.providers.config import ProviderSettingsBase, provider_type_of
+from chatops_core.providers.registry import settings_models, unsupported_type
 
 _REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-class SlackSettings(BaseModel):
-    """One Slack workspace (an app installed there)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["slack"] = "slack"
-    bot_token: SecretStr
-    signing_secret: SecretStr
-    api_url: str = "https://slack.com/api/"
-    bot_name: str = "incident-bot"
-    default_channel: str | None = "#incidents"
-    enable_notifications: bool = True
-    create_incident_channels: bool = False
-    notification_channels: dict[Severity, str] = Field(default_factory=dict)
-    timeout: float = 10.0
-    # The emoji (name without colons) that marks a message for the incident's timeline.
-    timeline_reaction: str = "pushpin"
-    # Archive an incident's own channel when the incident is closed.
-    archive_on_close: bool = False
-    # The bot's own user id, so its own messages are ignored. When None, the
-    # ``authorizations[0].user_id`` and ``api_app_id`` fields of each event are used instead.
-    bot_user_id: str | None = None
-
-    @field_validator("api_url")
-    @classmethod
-    def _trailing_slash(cls, value: str) -> str:
-        return value if value.endswith("/") else value + "/"
-
-
-ProviderSettings = SlackSettings
-SUPPORTED_TYPES = ("slack",)
+@cache
+def _provider_tables() -> TypeAdapter[dict[str, ProviderSettingsBase]]:
+    """Validates ``[providers.*]`` tables: each by the model its ``type`` names, among the
+    provider packages found (a union discriminated by ``type``)."""
+    models = tuple(settings_models().values())
+    choice: Any = Union.__getitem__(models) if len(models) > 1 else models[0]
+    return TypeAdapter(dict[str, Annotated[choice, Field(discriminator="type")]])
 
 
 def _default_ack_minutes() -> dict[Severity, float]:
@@ -101,12 +95,9 @@ class Settings(BaseSettings):
     # and brings a dead worker's tasks back within about six minutes (with the sweep, a
     # quarter of the timeout capped at 60 s), rather than an hour.
     visibility_timeout_seconds: int = Field(default=300, ge=1)
-    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    # Instance name -> its settings, each the model of its provider type (providers/<type>/config.py).
+    providers: dict[str, SerializeAsAny[ProviderSettingsBase]] = Field(default_factory=dict)
     sla: SlaSettings = Field(default_factory=SlaSettings)
-    # Shortcut: with no file, the environment alone configures one Slack instance "slack".
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_api_url: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -122,19 +113,25 @@ class Settings(BaseSettings):
 
     @field_validator("providers", mode="before")
     @classmethod
-    def _known_types(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            for name, conf in value.items():
-                kind = conf.get("type", "slack") if isinstance(conf, dict) else None
-                if kind is not None and kind not in SUPPORTED_TYPES:
-                    raise ValueError(
-                        f"instance {name!r} has type {kind!r}; supported types: {', '.join(SUPPORTED_TYPES)}"
-                    )
-        return value
+    def _typed_providers(cls, value: Any) -> Any:
+        """Each table read by the model of its ``type``; a model given as it is stays as it is."""
+        if not isinstance(value, Mapping):
+            return value
+        models = settings_models()
+        tables: dict[str, Any] = {}
+        for name, conf in value.items():
+            if isinstance(conf, ProviderSettingsBase):
+                continue
+            kind = provider_type_of(conf)
+            if isinstance(conf, Mapping) and kind not in models:
+                raise ValueError(str(unsupported_type(str(name), conf.get("type"))))
+            tables[name] = conf
+        typed = _provider_tables().validate_python(tables) if tables else {}
+        return {name: typed.get(name, conf) for name, conf in value.items()}
 
     @field_validator("providers")
     @classmethod
-    def _instance_names(cls, value: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
+    def _instance_names(cls, value: dict[str, ProviderSettingsBase]) -> dict[str, ProviderSettingsBase]:
         for name in value:
             if not _INSTANCE_NAME.match(name):
                 raise ValueError(
@@ -203,9 +200,16 @@ def _read_file(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
 
 def _describe(exc: ValidationError) -> str:
     parts = []
+    types = set(settings_models())
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "settings"
-        parts.append(f"{loc}: {err['msg']}")
+        loc = list(err["loc"])
+        # A provider table's errors carry the type that chose its model after the instance
+        # name ("providers.slack.slack.bot_token"); the type is the table's own key already.
+        if len(loc) >= 3 and loc[0] == "providers" and loc[2] in types:
+            del loc[2]
+        where = ".".join(str(p) for p in loc) or "settings"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
     return "invalid configuration: " + "; ".join(parts)
 
 
@@ -227,24 +231,20 @@ def load_settings(
             settings = _with_environ(values, env)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
-    if settings.slack_bot_token or settings.slack_signing_secret:
-        if "slack" not in settings.providers:
-            if not (settings.slack_bot_token and settings.slack_signing_secret):
-                missing = (
-                    "CHATOPS_SLACK_SIGNING_SECRET" if settings.slack_bot_token else "CHATOPS_SLACK_BOT_TOKEN"
-                )
-                raise ConfigError(
-                    f"{missing} is not set; a Slack instance needs both a bot token and a signing secret"
-                )
-            extra: dict[str, Any] = {}
-            if settings.slack_api_url:
-                extra["api_url"] = settings.slack_api_url
-            settings.providers["slack"] = SlackSettings(
-                bot_token=settings.slack_bot_token,
-                signing_secret=settings.slack_signing_secret,
-                **extra,
-            )
+    _add_env_instances(settings, env)
     return settings
+
+
+def _add_env_instances(settings: Settings, env: Mapping[str, str]) -> None:
+    """Add the instance each provider type's environment variables configure alone
+    (``CHATOPS_SLACK_BOT_TOKEN``...: an instance named ``slack``), unless an instance of that
+    name is configured already."""
+    for kind, model in settings_models().items():
+        if kind in settings.providers:
+            continue
+        found = model.from_env(env)
+        if found is not None:
+            settings.providers[kind] = found
 
 
 def _with_environ(values: dict[str, Any], environ: Mapping[str, str]) -> Settings:

@@ -1,24 +1,22 @@
 """``chatops simulate``: play a person typing a slash command, with no chat workspace.
 
-Signs the request exactly as Slack does (``v0:{timestamp}:{body}``, HMAC-SHA256 with the
-signing secret), sends it to a running ingress, listens on a local response URL and prints
-what the person would see of the bot's answer: who sees it, then the message, its Block Kit
-blocks as lines of text.
+Sends the command to a running ingress as the instance's platform would (``--provider``
+names the instance; by default the first configured one whose platform has dev tools): the
+platform's ``devtools`` module signs the request, or gives it its token, exactly as the
+platform does (:mod:`chatops_core.providers.devtools`). It listens on a local response URL and
+prints what the person would see of the bot's answer: who sees it, then the message as text.
 
 The ingress is ``--url`` when given; else the host and port the settings name, when they are
 set; else the URL a running ``chatops run`` keeps in the data directory; else the default.
-Beside the local playground, the command is typed in the playground's channel of that name,
+Beside the local playgrounds, the command is typed in the playground's channel of that name,
 and its answers come back through the playground, which prints them too.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import queue
-import secrets
 import socket
 import sys
 import threading
@@ -28,65 +26,25 @@ import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlencode
 
 from chatops_core.errors import ConfigError
-from chatops_core.playground import (
+from chatops_core.models import Actor
+from chatops_core.providers.config import ProviderSettingsBase
+from chatops_core.providers.devtools import (
     NAMES_PATH,
-    POLL_SECONDS,
     SESSION_PATH,
+    DevTools,
+    devtools_for,
+    discover_devtools,
     playground_config,
-    playground_url,
+    playground_urls,
 )
-from chatops_core.providers.slack.plaintext import message_lines, view_lines
-from chatops_core.settings import Settings, SlackSettings, load_settings
+from chatops_core.settings import Settings, load_settings
 
-# The channel a command is typed in, when none is named and no playground names one.
-DEFAULT_CHANNEL_ID = "C0SIMULATE"
 # How long the response listener waits on a connection that sends nothing.
 RESPONSE_SOCKET_TIMEOUT_SECONDS = 5.0
-
-
-def sign_slack(secret: str, body: bytes, timestamp: int) -> dict[str, str]:
-    """The headers Slack sends with a request: its timestamp and v0 signature."""
-    base = b"v0:" + str(timestamp).encode() + b":" + body
-    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": f"v0={digest}"}
-
-
-def new_trigger_id() -> str:
-    """A trigger id shaped as Slack's: ``<digits>.<digits>.<hex>``."""
-    return f"{time.time_ns() // 1000}.{secrets.randbelow(10**10)}.{secrets.token_hex(16)}"
-
-
-def slash_command_body(
-    *,
-    command: str,
-    text: str,
-    user_id: str,
-    user_name: str,
-    channel_id: str,
-    channel_name: str,
-    response_url: str,
-    team_id: str = "T0SIMULATE",
-    trigger_id: str | None = None,
-) -> bytes:
-    """A form-encoded slash command, with the fields Slack sends."""
-    fields = {
-        "token": "simulated",
-        "team_id": team_id,
-        "team_domain": "simulated",
-        "channel_id": channel_id,
-        "channel_name": channel_name,
-        "user_id": user_id,
-        "user_name": user_name,
-        "command": command,
-        "text": text,
-        "api_app_id": "A0SIMULATE",
-        "response_url": response_url,
-        "trigger_id": trigger_id or new_trigger_id(),
-    }
-    return urlencode(fields).encode()
+# How soon the response listener notices it is asked to stop.
+POLL_SECONDS = 0.05
 
 
 class _Responses(ThreadingHTTPServer):
@@ -165,19 +123,30 @@ class ResponseListener:
         self.close()
 
 
-def _pick(settings: Settings, name: str | None) -> tuple[str, SlackSettings]:
-    slack = {k: v for k, v in settings.providers.items() if v.type == "slack"}
+def _pick(settings: Settings, name: str | None) -> tuple[str, ProviderSettingsBase, DevTools]:
+    """The instance to type in, its settings and its platform's dev tools."""
     if name:
-        if name not in slack:
-            raise ConfigError(f"no Slack instance named {name!r}; configured: {', '.join(slack) or 'none'}")
-        return name, slack[name]
-    if not slack:
-        raise ConfigError(
-            "no Slack instance configured: start the stack with `make run` (its local playground "
-            "configures one) or set CHATOPS_SLACK_SIGNING_SECRET / a config file"
-        )
-    first = next(iter(slack))
-    return first, slack[first]
+        conf = settings.providers.get(name)
+        if conf is None:
+            configured = ", ".join(settings.providers) or "none"
+            raise ConfigError(f"no provider instance named {name!r}; configured: {configured}")
+        tools = devtools_for(conf.type)
+        if tools is None:
+            able = ", ".join(sorted(discover_devtools())) or "none"
+            raise ConfigError(
+                f"instance {name!r} is of type {conf.type!r}, which `chatops simulate` cannot play "
+                f"(types it can: {able})"
+            )
+        return name, conf, tools
+    for instance, conf in settings.providers.items():
+        tools = devtools_for(conf.type)
+        if tools is not None:
+            return instance, conf, tools
+    raise ConfigError(
+        "no provider instance that `chatops simulate` can play is configured: start the stack with "
+        "`make run` (its local playgrounds configure one per platform) or configure one, e.g. with "
+        "CHATOPS_SLACK_BOT_TOKEN and CHATOPS_SLACK_SIGNING_SECRET or a config file"
+    )
 
 
 def ingress_base_url(settings: Settings, url: str | None = None) -> str:
@@ -205,9 +174,9 @@ def ingress_base_url(settings: Settings, url: str | None = None) -> str:
 class _Where:
     """Where the command is typed and where its answers come back."""
 
-    channel_id: str
+    channel_id: str | None
     channel_name: str
-    response_url: str
+    reply_url: str
     names_url: str | None = None
 
 
@@ -221,34 +190,39 @@ def _post_json(url: str, body: dict[str, Any], timeout: float = 5.0) -> dict[str
 
 
 def _where(
-    args: argparse.Namespace, listener: ResponseListener, playground: str | None, trigger_id: str
+    args: argparse.Namespace,
+    user: Actor,
+    listener: ResponseListener,
+    playground: str | None,
+    trigger: str,
 ) -> _Where:
     """The channel and response URL of this command.
 
     With the local playground, it is told who types where, so it shows names and prints
     the answers too; it hands out a response URL that passes each answer on to ``listener``.
+    Without one, the command is typed in ``--channel`` (None: the platform's default).
     """
-    fallback = _Where(args.channel or DEFAULT_CHANNEL_ID, args.channel_name, listener.url)
+    fallback = _Where(args.channel, args.channel_name, listener.url)
     if playground is None:
         return fallback
     try:
         session = _post_json(
             f"{playground}{SESSION_PATH}",
             {
-                "user_id": args.user,
-                "user_name": args.user_name,
+                "user_id": user.user_id,
+                "user_name": user.user_name,
                 "channel_id": args.channel or "",
                 "channel_name": args.channel_name,
-                "trigger_id": trigger_id,
+                "trigger": trigger,
                 "forward_url": listener.url,
             },
         )
     except (OSError, ValueError):
         return fallback  # no playground answering: the ingress is most likely down too
     return _Where(
-        channel_id=str(session.get("channel_id") or fallback.channel_id),
+        channel_id=str(session.get("channel_id") or "") or fallback.channel_id,
         channel_name=str(session.get("channel_name") or args.channel_name),
-        response_url=str(session.get("response_url") or listener.url),
+        reply_url=str(session.get("reply_url") or listener.url),
         names_url=f"{playground}{NAMES_PATH}",
     )
 
@@ -264,46 +238,33 @@ def _names(url: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
-def answer_lines(answer: dict[str, Any], channel_name: str, names: dict[str, str]) -> list[str]:
-    """What the person sees of an answer: who sees it, then the message as text."""
-    view = answer.get("view")
-    if isinstance(view, dict):
-        return ["bot opened a form for you:", *view_lines(view, names.get)]
-    if answer.get("response_type") == "in_channel":
-        heading = f"bot (in #{channel_name}, everyone sees this):"
-    else:
-        heading = "bot (only you see this):"
-    return [heading, *message_lines(answer, names.get)]
-
-
 def simulate(settings: Settings, args: argparse.Namespace) -> int:
     base = ingress_base_url(settings, args.url)
-    playground: str | None = None
+    playgrounds: dict[str, str] = {}
     if not settings.providers:
-        config = playground_config(settings.data_dir.resolve())
+        data_dir = settings.data_dir.resolve()
+        config = playground_config(data_dir)
         if config is not None:
             settings = load_settings(config)
-            conf = settings.providers.get("slack")
-            if conf is not None and conf.type == "slack":
-                playground = playground_url(conf.api_url)
-    instance, conf = _pick(settings, args.provider)
-    text = args.text.strip()
-    command, _, rest = text.partition(" ") if text.startswith("/") else (settings.root_command, "", text)
-    trigger_id = new_trigger_id()
+            playgrounds = playground_urls(data_dir)
+    instance, conf, tools = _pick(settings, args.provider)
+    typed = args.text.strip()
+    command, _, text = typed.partition(" ") if typed.startswith("/") else (settings.root_command, "", typed)
+    trigger = tools.new_trigger()
+    user = Actor(user_id=args.user or tools.default_user_id, user_name=args.user_name)
     with ResponseListener() as listener:
-        where = _where(args, listener, playground, trigger_id)
-        body = slash_command_body(
-            command=command,
-            text=rest.strip(),
-            user_id=args.user,
-            user_name=args.user_name,
+        where = _where(args, user, listener, playgrounds.get(instance), trigger)
+        body, headers, content_type = tools.simulated_request(
+            conf,
+            text.strip(),
+            user=user,
             channel_id=where.channel_id,
             channel_name=where.channel_name,
-            response_url=where.response_url,
-            trigger_id=trigger_id,
+            reply_url=where.reply_url,
+            trigger=trigger,
+            command=command,
         )
-        headers = sign_slack(conf.signing_secret.get_secret_value(), body, int(time.time()))
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        headers["Content-Type"] = content_type
         url = f"{base}/webhooks/{instance}"
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         started = time.perf_counter()
@@ -321,5 +282,6 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         if answer is None:
             print(f"no answer within {args.timeout:g} s (is a worker running?)", file=sys.stderr)
             return 1
-        print("\n".join(answer_lines(answer, where.channel_name, _names(where.names_url))), flush=True)
+        lines = tools.answer_lines(answer, where.channel_name, _names(where.names_url))
+        print("\n".join(lines), flush=True)
         return 0

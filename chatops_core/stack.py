@@ -259,7 +259,7 @@ def _exit_reason(code: int) -> str:
 
 def run_stack(settings: Settings) -> int:
     """Start every part, say when it serves, keep it running, and stop it all on a signal."""
-    from chatops_core.playground import Playground, write_playground_config
+    from chatops_core.providers.devtools import Playground, start_playgrounds, write_playground_config
     from chatops_core.store import IncidentStore
 
     data_dir = settings.data_dir.resolve()
@@ -278,7 +278,7 @@ def run_stack(settings: Settings) -> int:
         )
         return 1
     quiet = settings.log_level != "DEBUG"
-    playground: Playground | None = None
+    playgrounds: dict[str, Playground] = {}
     redis_server: EmbeddedRedis | None = None
     children: list[_Child] = []
 
@@ -297,9 +297,10 @@ def run_stack(settings: Settings) -> int:
     code = 0
     try:
         if not settings.providers and not env.get("CHATOPS_CONFIG"):
-            playground = Playground(data_dir)
-            playground.start()
-            config = write_playground_config(data_dir, playground.api_url, settings.public_url)
+            # Nothing configured: every platform with a playground is played locally, one
+            # instance each.
+            playgrounds = start_playgrounds(data_dir, skipped=_playground_skipped)
+            config = write_playground_config(data_dir, playgrounds, settings.public_url)
             env["CHATOPS_CONFIG"] = str(config)
             settings = load_settings(config, env)
         if not settings.broker_url:
@@ -329,7 +330,7 @@ def run_stack(settings: Settings) -> int:
             code = 1
             raise _Stop()
         (data_dir / INGRESS_URL_FILE).write_text(ingress_url + "\n")
-        _print_banner(settings, redis_server, playground)
+        _print_banner(settings, redis_server, list(playgrounds))
         while True:
             now = time.monotonic()
             for child in children:
@@ -346,10 +347,14 @@ def run_stack(settings: Settings) -> int:
         if redis_server:
             (data_dir / EMBEDDED_BROKER_FILE).unlink(missing_ok=True)
             redis_server.stop()
-        if playground:
+        for playground in playgrounds.values():
             playground.stop()
         print("chatops: stopped", file=sys.stderr)
     return code
+
+
+def _playground_skipped(kind: str, reason: Exception) -> None:
+    print(f"chatops: no local {kind} playground: {reason}", file=sys.stderr, flush=True)
 
 
 def _reachable_host(host: str) -> str:
@@ -416,17 +421,26 @@ def _stop_all(children: list[_Child]) -> None:
         child.wait(deadline)
 
 
-def _print_banner(settings: Settings, redis_server: EmbeddedRedis | None, playground: object | None) -> None:
+def _print_banner(settings: Settings, redis_server: EmbeddedRedis | None, played: list[str]) -> None:
+    """What serves where; ``played``: the instances local playgrounds stand in for."""
     lines = [f"chatops: ingress on http://{settings.host}:{settings.port}"]
     broker = f"embedded Redis on port {redis_server.port}" if redis_server else "external"
     lines.append(f"chatops: broker {broker}")
     for name, conf in settings.providers.items():
         lines.append(f"chatops: {conf.type} instance {name!r}: webhook URL {settings.webhook_url(name)}")
-    if playground is not None:
+    if played:
+        kinds = [settings.providers[name].type for name in played if name in settings.providers]
+        what = "a local playground stands in for " + ", ".join(kinds)
+        if len(kinds) > 1:
+            what = "local playgrounds stand in for " + ", ".join(kinds)
         lines.append(
-            "chatops: no platform configured, so a local Slack playground stands in; messages the bot "
-            'posts are printed here. Try: .venv/bin/chatops simulate "/im declare sev2 Database timeouts"'
+            f"chatops: no platform configured, so {what}; messages the bot posts are printed here. "
+            'Try: .venv/bin/chatops simulate "/im declare sev2 Database timeouts"'
         )
+        if len(played) > 1:
+            first, rest = played[0], played[1:]
+            others = "; ".join(f"--provider {name} types in {settings.providers[name].type}" for name in rest)
+            lines.append(f"chatops: simulate types in {settings.providers[first].type} by default; {others}")
     lines.append("chatops: ready (Ctrl-C stops every process)")
     print("\n".join(lines), flush=True)
 
@@ -456,7 +470,7 @@ def running_stack_env(settings: Settings, *, config_given: bool) -> dict[str, st
         return {}
     env = {"CHATOPS_BROKER_URL": broker_url_for_tools(settings)}
     if not config_given and not settings.providers:
-        from chatops_core.playground import playground_config
+        from chatops_core.providers.devtools import playground_config
 
         config = playground_config(settings.data_dir.resolve())
         if config is not None:

@@ -71,6 +71,26 @@ class Effects:
     notification: NotificationType | None
 
 
+def allows(action: Action, status: Status, severity: Severity) -> bool:
+    """Whether an incident in ``status`` at ``severity`` may take ``action`` (as
+    :func:`transition` would accept it, given what the action needs besides)."""
+    if action in ALLOWED:
+        return status in ALLOWED[action][0]
+    if action is Action.ESCALATE:
+        return status.is_active and severity is not Severity.SEV1
+    if action is Action.ASSIGN:
+        return status is not Status.CLOSED
+    return action is Action.NOTE
+
+
+def available(
+    status: Status, severity: Severity, among: tuple[Action, ...] = tuple(Action)
+) -> tuple[Action, ...]:
+    """The actions of ``among`` (in its order) that an incident in ``status`` at ``severity``
+    may take: what an incident's card offers."""
+    return tuple(action for action in among if allows(action, status, severity))
+
+
 def _next_steps(status: Status) -> str:
     allowed = sorted(a.value for a, (sources, _) in ALLOWED.items() if status in sources)
     return ", ".join(f"`{a}`" for a in allowed) or "nothing"

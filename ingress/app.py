@@ -55,7 +55,11 @@ def create_app(
     settings = settings or load_settings()
     app = Flask("chatops.ingress")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    providers = providers if providers is not None else build_providers(settings.providers)
+    providers = (
+        providers
+        if providers is not None
+        else build_providers(settings.providers, webhook_url=settings.webhook_url)
+    )
     publisher = publisher or TaskPublisher(
         settings.effective_broker_url(), dedupe_ttl=settings.dedupe_ttl_seconds
     )

@@ -7,9 +7,10 @@ target holds up no other. A delivery:
   system's notifications, whose incidents are kept apart from those declared in chat); a key
   already posted is not posted again, and a lock in Redis keeps two copies of one task from
   posting at once;
-- takes a send slot from the shared :class:`~chatops_core.pacing.Pacer` (about one message
-  a second per channel for posts, per method and workspace for updates); a slot in the
-  future becomes a task retry with that countdown, never a sleeping worker;
+- takes a send slot from the shared :class:`~chatops_core.pacing.Pacer` at the pace its
+  provider's :class:`~chatops_core.pacing.PacingPolicy` sets (``provider.pacing``: keys and
+  intervals for posts into a channel and for card updates); a slot in the future becomes a
+  task retry with that countdown, never a sleeping worker;
 - carries its key in the posted message's metadata. Each attempt records whether its
   outcome is unknown (it was cut off, timed out or lost its connection mid-request); only
   after such an attempt does the next one look in the channel for the earlier post. An
@@ -35,7 +36,7 @@ from typing import Any
 from chatops_core.errors import ChatOpsError, ConnectionFailed, Permanent, RateLimited, ServerError
 from chatops_core.models import MessageRef
 from chatops_core.notifications import EXTERNAL_PREFIX, Announcement, Notification
-from chatops_core.providers import Operation, Provider
+from chatops_core.providers import Capability, Provider
 from chatops_core.routing import route_notification
 from chatops_core.store.delivery import Card, Delivery, DeliveryStatus
 from chatops_core.tasks import DELIVER_TASK, NOTIFICATIONS_QUEUE
@@ -43,17 +44,9 @@ from workers.runtime import Runtime
 
 log = logging.getLogger("chatops.delivery")
 
-# Slack: chat.postMessage about 1 message/s per channel; chat.update is Tier 3 (50+/min per
-# workspace). https://docs.slack.dev/apis/web-api/rate-limits
-# Slots sit a little over a second apart, so a post that runs a few milliseconds late does
-# not land within a second of the next one.
-POST_INTERVAL_SECONDS = 1.05
-UPDATE_INTERVAL_SECONDS = 1.2
+# How fast each platform may be sent to is its provider's pacing policy (``provider.pacing``).
 # A slot this close is taken now rather than through a retry.
 SLOT_TOLERANCE_SECONDS = 0.05
-# The least time between two posts into one channel, checked as each post goes out (a task
-# may run later than its slot, or a dead worker's paced tasks may come back all at once).
-POST_GAP_SECONDS = 1.02
 # How far back an attempt looks for a message an earlier attempt may have posted.
 HISTORY_MARGIN_SECONDS = 30.0
 
@@ -125,25 +118,32 @@ def deliver(
     if existing is not None and existing.status == DeliveryStatus.POSTED:
         return Result("duplicate")
     provider = runtime.provider(instance)
+    pacing = provider.pacing
     incident_ref = notification.incident.key
     version = notification.incident.version
     card = store.card(instance, channel, incident_ref)
     # A channel that already shows the incident gets its card updated, whatever the type: an
     # ``incident.created`` that arrives after a later change is then simply older.
     alert = card is not None and notification.is_alert
-    # What this attempt sends first: a post (a new card, or an alert not yet posted) or a
-    # card update; each has its own pace.
-    posts = card is None or (alert and (existing is None or existing.message_id is None))
+    # A platform that cannot edit a post shows each change as a new message.
+    updatable = provider.supports(Capability.UPDATE_MESSAGE)
+    # What this attempt sends first: a post (a new card, a change where cards cannot be
+    # edited, or an alert not yet posted) or a card update; each has its own pace.
+    posts = (
+        card is None
+        or (not updatable and (alert or _newer(card, version)))
+        or (alert and (existing is None or existing.message_id is None))
+    )
     with _lock(runtime, key):
         # The slot is taken under the lock, so a copy that finds the lock taken wastes no
         # slot of the channel's pace.
         if not slot_taken:
             if posts:
-                _take_slot(runtime, f"{instance}:post:{channel}", POST_INTERVAL_SECONDS)
+                _take_slot(runtime, pacing.post_key(instance, channel), pacing.post_interval)
             else:
-                _take_slot(runtime, f"{instance}:update", UPDATE_INTERVAL_SECONDS)
+                _take_slot(runtime, pacing.update_key(instance, channel), pacing.update_interval)
         if posts:
-            _keep_gap(runtime, f"{instance}:post:{channel}")
+            _keep_gap(runtime, pacing.post_key(instance, channel), pacing.post_gap)
         record = store.begin_delivery(
             key,
             notification_id=notification_id,
@@ -159,16 +159,19 @@ def deliver(
         if card is None:
             ref, found = attempt.post_once(lambda: provider.announce(channel, announcement, key=key))
             _posted(runtime, key, instance, channel, incident_ref, ref, version)
-            if channel == notification.incident.channel_id and provider.supports(Operation.INTERACTIVE):
+            if channel == notification.incident.channel_id and provider.supports(Capability.PIN):
                 _pin(provider, ref)
             return Result("duplicate" if found else "delivered")
+        if not updatable:
+            pin = channel == notification.incident.channel_id and provider.supports(Capability.PIN)
+            return _post_change(runtime, provider, attempt, card, announcement, version, alert=alert, pin=pin)
         if not alert:
             return _update_card(runtime, provider, key, card, announcement, version)
         if record.message_id is not None and record.channel_id is not None:
             sent = MessageRef(channel_id=record.channel_id, message_id=record.message_id)
         else:
             shown = MessageRef(channel_id=card.channel_id, message_id=card.message_id)
-            thread = shown if provider.supports(Operation.ALERT_IN_THREAD) else None
+            thread = _alert_thread(provider, shown)
             sent, _ = attempt.post_once(
                 lambda: provider.alert(channel, announcement, thread=thread, key=key), thread=thread
             )
@@ -176,7 +179,7 @@ def deliver(
             if _newer(card, version):
                 # The alert used the channel's post slot; the card's update takes its own (a
                 # slot in the future: the next run finds the alert posted and only updates).
-                _take_slot(runtime, f"{instance}:update", UPDATE_INTERVAL_SECONDS)
+                _take_slot(runtime, pacing.update_key(instance, channel), pacing.update_interval)
         result = _update_card(runtime, provider, key, card, announcement, version, sent=sent)
         return Result("delivered") if result.outcome == "stale" else result
 
@@ -201,7 +204,9 @@ class _Attempt:
     ) -> tuple[MessageRef, bool]:
         """The message ``post`` sends, or the one an earlier attempt sent: ``(ref, found)``."""
         record = self.record
-        if record.outcome_unknown:
+        # Only a platform that can find a post by its key is asked; any other posts again
+        # (at least once beats never).
+        if record.outcome_unknown and self.provider.supports(Capability.FIND_POSTED):
             found = self._look_up(thread)
             if found is not None:
                 return found, True
@@ -290,6 +295,69 @@ def _update_card(
     return Result("delivered")
 
 
+def _alert_thread(provider: Provider, card: MessageRef) -> MessageRef | None:
+    """The thread an alert goes in: the card's, where the platform has threads and can send a
+    thread reply to the channel too; else None (a new message in the channel)."""
+    if provider.supports(Capability.THREADS) and provider.supports(Capability.ALERT_IN_THREAD):
+        return card
+    return None
+
+
+def _post_change(
+    runtime: Runtime,
+    provider: Provider,
+    attempt: _Attempt,
+    card: Card,
+    announcement: Announcement,
+    version: int | None,
+    *,
+    alert: bool,
+    pin: bool,
+) -> Result:
+    """Show a change on a platform that cannot edit a post: as a new message, never by an older
+    version than the channel was last shown.
+
+    A change becomes a new card, which is from then on the channel's card (pinned where the
+    old one was, with ``pin``); an alert is posted as an alert (in the card's thread, where
+    the platform has that) and stands for the change, the card's version moving on with it.
+    """
+    store = runtime.store
+    key = attempt.record.key
+    channel = card.channel
+    card_lock = f"card:{card.instance}:{card.channel}:{card.incident_ref}"
+    with _lock(runtime, card_lock):
+        current = store.card(card.instance, card.channel, card.incident_ref) or card
+        newer = _newer(current, version)
+        if not alert and not newer:
+            store.finish_delivery(key, channel_id=current.channel_id, message_id=current.message_id)
+            return Result("stale")
+        shown = MessageRef(channel_id=current.channel_id, message_id=current.message_id)
+        if alert:
+            thread = _alert_thread(provider, shown)
+            ref, found = attempt.post_once(
+                lambda: provider.alert(channel, announcement, thread=thread, key=key), thread=thread
+            )
+        else:
+            ref, found = attempt.post_once(lambda: provider.announce(channel, announcement, key=key))
+        if not newer:
+            store.finish_delivery(key, channel_id=ref.channel_id, message_id=ref.message_id)
+        else:
+            card_ref = shown if alert else ref
+            store.record_post(
+                key,
+                instance=card.instance,
+                channel=card.channel,
+                incident_ref=card.incident_ref,
+                channel_id=card_ref.channel_id,
+                message_id=card_ref.message_id,
+                version=version,
+                sent=(ref.channel_id, ref.message_id),
+            )
+            if pin and not alert:
+                _pin(provider, ref)
+    return Result("duplicate" if found else "delivered")
+
+
 def _posted(
     runtime: Runtime,
     key: str,
@@ -326,10 +394,10 @@ def _take_slot(runtime: Runtime, pace_key: str, interval: float) -> None:
         raise SlotLater(wait)
 
 
-def _keep_gap(runtime: Runtime, pace_key: str) -> None:
+def _keep_gap(runtime: Runtime, pace_key: str, gap: float) -> None:
     if runtime.pacer is None:
         return
-    wait = runtime.pacer.spaced(pace_key, POST_GAP_SECONDS)
+    wait = runtime.pacer.spaced(pace_key, gap)
     if wait > 0:
         raise SlotLater(wait)
 
@@ -337,7 +405,8 @@ def _keep_gap(runtime: Runtime, pace_key: str) -> None:
 def hold_off(runtime: Runtime, instance: str, channel: str, error: RateLimited) -> None:
     """After a 429, no post to this channel before the platform's Retry-After."""
     if runtime.pacer is not None:
-        runtime.pacer.hold_off(f"{instance}:post:{channel}", error.retry_after)
+        pace_key = runtime.provider(instance).pacing.post_key(instance, channel)
+        runtime.pacer.hold_off(pace_key, error.retry_after)
 
 
 def _lock(runtime: Runtime, name: str) -> AbstractContextManager[None]:

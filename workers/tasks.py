@@ -27,7 +27,7 @@ from chatops_core.errors import (
 )
 from chatops_core.models import ChannelRef, EntryKind, InboundCommand, Incident, Reply, utcnow
 from chatops_core.notifications import IncidentSnapshot, Notification
-from chatops_core.providers import Operation, Provider
+from chatops_core.providers import Capability, Provider
 from chatops_core.routing import route
 from chatops_core.state import already_changed
 from chatops_core.tasks import (
@@ -44,7 +44,7 @@ from workers.interactive import (
     command_text,
     open_form,
     timeline_mark,
-    wants_declare_form,
+    wants_form,
 )
 from workers.locks import Busy
 from workers.retry import CAP_SECONDS, countdown, describe, unavailable_is_retryable
@@ -267,11 +267,11 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
         timeline_mark(runtime, provider, inbound)
         store.mark_step(key, "done")
         return
-    if inbound.form or wants_declare_form(inbound, provider):
-        incident_id = (
-            inbound.text.split()[1] if inbound.form == "resolve" and len(inbound.text.split()) > 1 else None
-        )
-        if inbound.form == "resolve" and incident_id and inbound.card_version is not None:
+    form = wants_form(inbound, provider)
+    if form is not None:
+        words = inbound.text.split()
+        incident_id = words[1] if form == "resolve" and len(words) > 1 else None
+        if form == "resolve" and incident_id and inbound.card_version is not None:
             # A click on Resolve on an old card: say what the incident is now instead.
             stale = _stale_card(runtime, inbound, incident_id)
             if stale is not None:
@@ -279,7 +279,7 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
                     answer(provider, inbound, Reply(text=stale))
                 store.mark_step(key, "done")
                 return
-        open_form(provider, inbound, inbound.form or "declare", incident_id)
+        open_form(provider, inbound, form, incident_id)
         store.mark_step(key, "done")
         return
     text = command_text(inbound)
@@ -291,14 +291,14 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
     try:
         parsed = parse_command(text)
         conf = runtime.settings.providers.get(inbound.instance)
-        create_channels = bool(getattr(conf, "create_incident_channels", False)) and provider.supports(
-            Operation.CHANNEL_MANAGEMENT
+        create_channels = (
+            conf is not None and conf.create_incident_channels and provider.supports(Capability.CHANNELS)
         )
         outcome = CommandService(store).execute(
             inbound,
             parsed,
             create_channels=create_channels,
-            archive_on_close=bool(getattr(conf, "archive_on_close", False)),
+            archive_on_close=conf is not None and conf.archive_on_close,
             description=inbound.description,
         )
     except CommandError as exc:
@@ -316,16 +316,19 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
     elif outcome.create_channel and outcome.incident:
         outcome.incident = store.get(outcome.incident.number)
 
+    # Incident channels exist only where the platform has them (Capability.CHANNELS).
+    channels = provider.supports(Capability.CHANNELS)
     if (
         outcome.commander_to_invite
         and outcome.incident
         and outcome.incident.channel_id
+        and channels
         and "commander" not in done
     ):
         provider.invite(outcome.incident.channel_id, [outcome.commander_to_invite])
         store.mark_step(key, "commander")
 
-    if (outcome.invite or outcome.kick) and outcome.incident and "membership" not in done:
+    if (outcome.invite or outcome.kick) and outcome.incident and channels and "membership" not in done:
         _membership(runtime, provider, inbound, outcome)
         store.mark_step(key, "membership")
 
@@ -348,7 +351,13 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
             answer(provider, inbound, reply)
         store.mark_step(key, "reply")
 
-    if outcome.archive and outcome.incident and outcome.incident.channel_id and "archive" not in done:
+    if (
+        outcome.archive
+        and outcome.incident
+        and outcome.incident.channel_id
+        and channels
+        and "archive" not in done
+    ):
         provider.archive(outcome.incident.channel_id)
         store.mark_step(key, "archive")
     store.mark_step(key, "done")
@@ -435,9 +444,10 @@ def _membership(runtime: Runtime, provider: Provider, inbound: InboundCommand, o
 
 
 def _typed_where_announced(runtime: Runtime, inbound: InboundCommand, incident: Any) -> bool:
-    here = {inbound.channel_id, f"#{inbound.channel_name}" if inbound.channel_name else None} - {None}
+    provider = runtime.provider(inbound.instance)
     return any(
-        t.instance == inbound.instance and t.channel in here
+        t.instance == inbound.instance
+        and provider.names_channel(t.channel, inbound.channel_id, inbound.channel_name)
         for t in route(incident, runtime.settings.providers)
     )
 

@@ -86,6 +86,12 @@ class CommandService:
         if name in (CommandName.JOIN, CommandName.LEAVE):
             if not incident.channel_id:
                 raise CommandError(f"{incident.id} has no channel of its own to {name.value}.")
+            if incident.instance and incident.instance != command.instance:
+                # Only the platform that holds the channel can let someone in or out of it.
+                raise CommandError(
+                    f"{incident.id}'s channel #{incident.channel_name or incident.channel_id} is on "
+                    f"{incident.instance}: {name.value} it there."
+                )
             joining = name is CommandName.JOIN
             return Outcome(
                 reply=Reply(text=f"You {name.value} {incident.id}'s channel."),

@@ -3,8 +3,9 @@
 The ingress side (``verify``, ``parse``) does no I/O: it turns a raw webhook into an
 :class:`Inbound` with the platform's own "received" answer. The worker side sends, updates
 and manages channels through the platform's API and maps every failure onto
-:mod:`chatops_core.errors`. A provider declares what it supports as a set of
-:class:`Operation`, so callers ask with :meth:`Provider.supports` instead of catching
+:mod:`chatops_core.errors`. A provider declares what it can do as a set of
+:class:`Capability`; callers ask with :meth:`Provider.supports` where they would use it and
+take the capability's documented fallback when the answer is no, instead of catching
 "not supported".
 """
 
@@ -18,26 +19,51 @@ from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from chatops_core.errors import OperationNotSupported
-from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Reply
+from chatops_core.models import ChannelRef, InboundCommand, MessageRef, PostedText, Reply
 from chatops_core.notifications import Announcement
+from chatops_core.pacing import PacingPolicy
+from chatops_core.providers.config import ProviderSettingsModel
+
+_DEFAULT_PACING = PacingPolicy()
 
 FormName = Literal["declare", "resolve"]
 """The forms a platform may open: declaring an incident, resolving one."""
 
 
-class Operation(StrEnum):
-    SEND_MESSAGE = "send_message"
-    SEND_NOTIFICATION = "send_notification"
+class Capability(StrEnum):
+    """What a provider can do beyond posting a message, each asked where it is used.
+
+    Every capability names its fallback, taken by the caller when a provider lacks it.
+    """
+
+    # Answer only the person who ran the command. Fallback: the answer is posted where the
+    # command came from.
+    PRIVATE_REPLY = "private_reply"
+    # Replies in a thread (a mention answered under it). Fallback: a new message at the top
+    # level of the channel.
+    THREADS = "threads"
+    # Edit a posted card in place. Fallback: a new message per change (never a dead letter).
     UPDATE_MESSAGE = "update_message"
-    DELETE_MESSAGE = "delete_message"
-    INTERACTIVE = "interactive"
-    WEBHOOKS = "webhooks"
-    CHANNEL_MANAGEMENT = "channel_management"
-    USER_MANAGEMENT = "user_management"
-    SLASH_COMMANDS = "slash_commands"
-    BOT_MENTIONS = "bot_mentions"
-    # Alerts (an SLA breach, an escalation) posted in the thread of the incident's card and
-    # sent to the channel too, so they notify; without it an alert is a new message.
+    # Open a form (``open_form``/``offer_form``). Fallback: answer with the typed form of the
+    # command (``declare sev2 <title>``).
+    FORMS = "forms"
+    # Cards carry action buttons and menus. Fallback: the card lists the commands to type.
+    BUTTONS = "buttons"
+    # Pin the card in the incident's channel. Fallback: not pinned.
+    PIN = "pin"
+    # Create, join people to, remove them from and archive incident channels. Fallback: no
+    # incident channel.
+    CHANNELS = "channels"
+    # Find a post again by its delivery key (``find_announcement``) after an attempt whose
+    # outcome was lost. Fallback: post (at least once).
+    FIND_POSTED = "find_posted"
+    # The command's result must travel in the webhook's own HTTP response.
+    ANSWER_IN_RESPONSE = "answer_in_response"
+    # Bot mentions in, and ``message_text`` (the timeline reaction).
+    MENTIONS = "mentions"
+    # An alert (an SLA breach, an escalation) posted in the thread of the incident's card and
+    # sent to the channel too, so it notifies (asked with THREADS). Fallback: a new message
+    # in the channel.
     ALERT_IN_THREAD = "alert_in_thread"
 
 
@@ -98,18 +124,31 @@ class Provider(ABC):
     """One configured instance of a chat platform."""
 
     type: ClassVar[str]
-    operations: ClassVar[frozenset[Operation]]
+    capabilities: ClassVar[frozenset[Capability]]
+    # The model of a ``[providers.<name>]`` table of this type (its package's config.py).
+    settings_model: ClassVar[ProviderSettingsModel]
 
     def __init__(self, name: str, settings: Any) -> None:
         self.name = name
         self.settings = settings
+        # Where the platform reaches this instance (``{public_url}/webhooks/<name>``), for
+        # platforms whose buttons and forms carry the address their clicks go to.
+        self.public_webhook_url: str | None = None
 
-    def supports(self, operation: Operation) -> bool:
-        return operation in self.operations
+    @property
+    def pacing(self) -> PacingPolicy:
+        """How fast this instance may post and update: the delivery machinery takes its send
+        slots by this policy. By default about one post a second per channel."""
+        return _DEFAULT_PACING
 
-    def require(self, operation: Operation) -> None:
-        if not self.supports(operation):
-            raise OperationNotSupported(f"{self.type} provider {self.name!r} does not support {operation}")
+    def supports(self, capability: Capability) -> bool:
+        """Whether this provider has ``capability``."""
+        return capability in self.capabilities
+
+    def require(self, capability: Capability) -> None:
+        """Raise :class:`~chatops_core.errors.OperationNotSupported` (permanent) without ``capability``."""
+        if not self.supports(capability):
+            raise OperationNotSupported(f"{self.type} provider {self.name!r} does not support {capability}")
 
     # -- ingress side: pure, no I/O ---------------------------------------------------
     @abstractmethod
@@ -127,7 +166,11 @@ class Provider(ABC):
 
     @abstractmethod
     def reply(self, command: InboundCommand, reply: Reply) -> None:
-        """Answer the person who ran ``command``."""
+        """Answer the person who ran ``command``, the way its ``reply_to`` says.
+
+        ``reply.ephemeral`` asks for an answer only they see; a provider without
+        :attr:`Capability.PRIVATE_REPLY` is given non-ephemeral replies by its callers.
+        """
 
     @abstractmethod
     def announce(self, channel: str, announcement: Announcement, *, key: str | None = None) -> MessageRef:
@@ -136,6 +179,16 @@ class Provider(ABC):
         ``key`` identifies the delivery; where the platform can store it with the message,
         :meth:`find_announcement` finds the post again after an attempt whose outcome was lost.
         """
+
+    def names_channel(self, alias: str, channel_id: str | None, channel_name: str | None) -> bool:
+        """Whether the routed channel ``alias`` is the channel a command came from.
+
+        By default an alias names a channel by its id, or by its name written bare or with
+        the ``#``/``~`` a platform shows before channel names; no platform call is made.
+        """
+        if channel_id and alias == channel_id:
+            return True
+        return bool(channel_name) and alias.lstrip("#~") == channel_name
 
     def resolve_channel(self, channel: str) -> str:
         """The platform's id for ``channel``; by default the reference itself."""
@@ -148,7 +201,8 @@ class Provider(ABC):
 
         ``thread``: the message whose thread the post went to (an alert), if any. Raises a
         :class:`~chatops_core.errors.Permanent` error when the platform refuses the lookup
-        (say, a missing permission to read the channel).
+        (say, a missing permission to read the channel). Asked only of a provider with
+        :attr:`Capability.FIND_POSTED`.
         """
         return None
 
@@ -162,7 +216,7 @@ class Provider(ABC):
     ) -> MessageRef:
         """Post an alert about an incident (an SLA breach, an escalation) that people must see.
 
-        Where the provider supports :attr:`Operation.ALERT_IN_THREAD` and ``thread`` (the
+        Where the provider supports :attr:`Capability.ALERT_IN_THREAD` and ``thread`` (the
         incident's card) is given, the alert goes in the card's thread and to the channel too;
         otherwise it is a new message in ``channel``, by default posted as an announcement.
         ``key`` works as for :meth:`announce`.
@@ -170,59 +224,62 @@ class Provider(ABC):
         return self.announce(channel, announcement, key=key)
 
     def update_announcement(self, ref: MessageRef, announcement: Announcement) -> None:
-        self.require(Operation.UPDATE_MESSAGE)
+        """Rewrite a posted announcement in place (:attr:`Capability.UPDATE_MESSAGE`)."""
+        self.require(Capability.UPDATE_MESSAGE)
         raise NotImplementedError
 
     def create_channel(self, name: str, topic: str | None = None) -> ChannelRef:
-        self.require(Operation.CHANNEL_MANAGEMENT)
+        self.require(Capability.CHANNELS)
         raise NotImplementedError
 
     def invite(self, channel_id: str, user_ids: list[str]) -> None:
-        self.require(Operation.CHANNEL_MANAGEMENT)
+        self.require(Capability.CHANNELS)
         raise NotImplementedError
 
     def kick(self, channel_id: str, user_id: str) -> None:
-        self.require(Operation.CHANNEL_MANAGEMENT)
+        self.require(Capability.CHANNELS)
         raise NotImplementedError
 
     def channel_name_for(self, incident_id: str, title: str) -> str:
         """A channel name for an incident, valid on this platform."""
-        self.require(Operation.CHANNEL_MANAGEMENT)
+        self.require(Capability.CHANNELS)
         raise NotImplementedError
 
     # -- interactive (clicks, forms) and bot mentions ---------------------------------
     def open_form(
-        self, trigger_id: str, form: FormName, *, incident_id: str | None, context: dict[str, str]
+        self, command: InboundCommand, form: FormName, *, incident_id: str | None, context: dict[str, str]
     ) -> None:
-        """Open ``form`` for the person whose interaction gave ``trigger_id``.
+        """Open ``form`` for the person who ran ``command`` (:attr:`Capability.FORMS`).
 
-        ``context`` (and ``incident_id``) come back with the submitted form. Raises
-        :class:`~chatops_core.errors.TriggerExpired` when the trigger is stale or used.
+        ``context`` (and ``incident_id``) come back with the submitted form, and so does the
+        way to answer that ``command.reply_to`` holds. The provider judges whether the
+        command can still open a form (its trigger's age from ``command.received_at``) and
+        raises :class:`~chatops_core.errors.TriggerExpired` when it is stale, used or too old.
         """
-        self.require(Operation.INTERACTIVE)
+        self.require(Capability.FORMS)
         raise NotImplementedError
 
     def offer_form(self, command: InboundCommand, form: FormName, incident_id: str | None) -> None:
         """Show the person who ran ``command``, and only them, a button that opens ``form``."""
-        self.require(Operation.INTERACTIVE)
+        self.require(Capability.FORMS)
         raise NotImplementedError
 
-    def reply_in_thread(self, channel: str, thread_ts: str | None, reply: Reply) -> MessageRef:
-        """Post ``reply`` in ``channel``, in the thread of ``thread_ts`` (top level when None)."""
-        self.require(Operation.BOT_MENTIONS)
+    def reply_in_thread(self, channel: str, thread_id: str | None, reply: Reply) -> MessageRef:
+        """Post ``reply`` in ``channel``, in the thread ``thread_id`` (top level when None)."""
+        self.require(Capability.MENTIONS)
         raise NotImplementedError
 
-    def message_text(self, channel_id: str, message_id: str) -> tuple[str | None, str]:
-        """The author's user id (None for an app or webhook) and the text of one message."""
-        self.require(Operation.BOT_MENTIONS)
+    def message_text(self, channel_id: str, message_id: str) -> PostedText:
+        """Who wrote one message, its text and when it was posted (:attr:`Capability.MENTIONS`)."""
+        self.require(Capability.MENTIONS)
         raise NotImplementedError
 
     def pin(self, channel_id: str, message_id: str) -> None:
         """Pin a message in its channel; one already pinned is not an error."""
-        self.require(Operation.INTERACTIVE)
+        self.require(Capability.PIN)
         raise NotImplementedError
 
     def archive(self, channel_id: str) -> None:
         """Archive a channel; one already archived is not an error."""
-        self.require(Operation.CHANNEL_MANAGEMENT)
+        self.require(Capability.CHANNELS)
         raise NotImplementedError

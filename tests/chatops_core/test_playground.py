@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from chatops_core.playground import Playground
 from chatops_core.providers.slack.client import SlackApi
+from chatops_core.providers.slack.config import SlackSettings
 from chatops_core.providers.slack.forms import declare_view
-from chatops_core.settings import SlackSettings
+from chatops_core.providers.slack.playground import Playground
 
 CARD_CONTROLS = [
     {
@@ -107,7 +107,7 @@ def test_a_form_opened_for_someone_is_printed(tmp_path: Path, console: Console) 
     playground = _start(tmp_path, console)
     try:
         playground.open_session(
-            {"user_id": "U0BOB", "user_name": "bob", "channel_name": "incidents", "trigger_id": "1.2.abc"}
+            {"user_id": "U0BOB", "user_name": "bob", "channel_name": "incidents", "trigger": "1.2.abc"}
         )
         _api(playground).open_view("1.2.abc", declare_view({}))
     finally:
@@ -136,9 +136,9 @@ def test_answers_on_a_response_url_are_printed_and_passed_on(tmp_path: Path, con
                 }
             )
             answer = {"response_type": "ephemeral", "text": "INC-7 [SEV-2] open: DB\nCommander: <@U0ALICE>"}
-            _api(playground).respond(session["response_url"], answer)
+            _api(playground).respond(session["reply_url"], answer)
             assert listener.wait(5) == answer
-            _api(playground).respond(session["response_url"], {"response_type": "in_channel", "text": "Done"})
+            _api(playground).respond(session["reply_url"], {"response_type": "in_channel", "text": "Done"})
             assert listener.wait(5) == {"response_type": "in_channel", "text": "Done"}
     finally:
         playground.stop()

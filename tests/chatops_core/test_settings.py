@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from chatops_core.errors import ConfigError
 from chatops_core.models import Severity
-from chatops_core.settings import load_settings
+from chatops_core.providers.config import ProviderSettingsBase
+from chatops_core.providers.mattermost.config import MattermostSettings
+from chatops_core.providers.registry import provider_types, settings_models
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.settings import Settings, load_settings
 
 FULL = """
 [chatops]
@@ -105,7 +110,8 @@ def test_half_a_slack_instance_from_the_environment_is_an_error() -> None:
         ("[chatops]\nno_such_key = 1\n", "no_such_key"),
         ('[slack]\nbot_token = "x"\n', "unknown table"),
         ('[providers.slack]\ntype = "slack"\nbot_token = "x"\n', "signing_secret"),
-        ('[providers.irc]\ntype = "irc"\n', "supported types: slack"),
+        ('[providers.irc]\ntype = "irc"\n', "has type 'irc'; supported types: "),
+        ('[providers.irc]\nbot_token = "x"\n', "'irc' has no type; set type to one of: "),
         ('[providers."Bad Name"]\ntype = "slack"\nbot_token = "x"\nsigning_secret = "y"\n', "instance name"),
         (
             '[providers.slack]\ntype = "slack"\nbot_token = "x"\nsigning_secret = "y"\n'
@@ -163,3 +169,90 @@ def test_sla_defaults_and_table(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as info:
             load_settings(write(tmp_path, bad), {})
         assert fragment in str(info.value)
+
+
+MATTERMOST = """
+[providers.mm]
+type = "mattermost"
+url = "https://mattermost.example.com"
+bot_token = "m8rb5i3yh7nwxgfpz9u1t4kdoa"
+command_token = "qzgakf1nx3yt9dr4n8585ihbxy"
+actions_secret = "5b0f3c1e9a7d4e2f8c6b1a0d9e8f7a6b"
+team_id = "5xxzt146eax4tul69409opqjlf"
+[providers.mm.notification_channels]
+"SEV-1" = "critical-incidents"
+"""
+
+
+def test_each_table_is_read_by_the_model_of_its_type(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, FULL + MATTERMOST), ENV)
+    slack, mm = settings.providers["slack"], settings.providers["mm"]
+    assert isinstance(slack, SlackSettings) and isinstance(mm, MattermostSettings)
+    assert list(settings.providers) == ["slack", "mm"]
+    # The keys every type shares read the same on both.
+    assert slack.notification_channel(Severity.SEV1) == "#critical-incidents"
+    assert mm.notification_channel(Severity.SEV1) == "critical-incidents"
+    assert mm.notification_channel(Severity.SEV3) == "incidents"
+    assert mm.api_base_url == "https://mattermost.example.com/api/v4"
+    shown = repr(settings) + str(settings.model_dump())
+    for secret in ("m8rb5i3yh7nwxgfpz9u1t4kdoa", "5b0f3c1e9a7d4e2f8c6b1a0d9e8f7a6b", *ENV.values()):
+        assert secret not in shown
+
+
+def test_an_unknown_type_lists_every_supported_type(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, '[providers.chat]\ntype = "irc"\n'), {})
+    message = str(info.value)
+    assert message.startswith("invalid configuration: providers: provider instance 'chat' has type 'irc'")
+    assert message.endswith("supported types: " + ", ".join(provider_types()))
+    assert {"slack", "mattermost"} <= set(provider_types())
+
+
+def test_errors_name_the_instance_and_key_once(tmp_path: Path) -> None:
+    text = MATTERMOST.replace('team_id = "5xxzt146eax4tul69409opqjlf"\n', 'team_id = "incidents"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text + '[providers.slack]\ntype = "slack"\nbot_token = "x"\n'), {})
+    message = str(info.value)
+    assert "providers.mm.team_id: team_id must be the team's 26-character id" in message
+    assert "providers.slack.signing_secret: Field required" in message
+    assert "Value error" not in message and "m8rb5i3yh7nwxgfpz9u1t4kdoa" not in message
+
+
+def test_every_provider_package_has_a_settings_model_with_the_shared_keys() -> None:
+    shared = set(ProviderSettingsBase.model_fields)
+    for kind, model in settings_models().items():
+        assert issubclass(model, ProviderSettingsBase)
+        assert model.model_fields["type"].default == kind
+        assert shared <= set(model.model_fields)
+
+
+def test_a_settings_model_given_as_it_is_stays_as_it_is() -> None:
+    class Elsewhere(ProviderSettingsBase):
+        type: str = "elsewhere"
+
+    slack = SlackSettings(bot_token="xoxb-1", signing_secret="s")
+    mm = tomllib.loads(MATTERMOST)["providers"]["mm"]
+    settings = Settings(providers={"slack": slack, "other": Elsewhere(), "mm": mm})
+    assert settings.providers["slack"] is slack
+    assert isinstance(settings.providers["other"], Elsewhere)
+    assert isinstance(settings.providers["mm"], MattermostSettings)
+
+
+def test_the_environment_instance_does_not_replace_a_configured_one(tmp_path: Path) -> None:
+    env = {**ENV, "CHATOPS_SLACK_BOT_TOKEN": "xoxb-from-env", "CHATOPS_SLACK_SIGNING_SECRET": "env"}
+    slack = load_settings(write(tmp_path, FULL), env).providers["slack"]
+    assert isinstance(slack, SlackSettings)
+    assert slack.bot_token.get_secret_value() == "xoxb-secret-bot-token"
+    # Beside other instances, the environment adds its own.
+    both = load_settings(write(tmp_path, MATTERMOST), env)
+    assert list(both.providers) == ["mm", "slack"]
+    assert isinstance(both.providers["slack"], SlackSettings)
+
+
+def test_slack_from_env() -> None:
+    assert SlackSettings.from_env({}) is None
+    made = SlackSettings.from_env({"CHATOPS_SLACK_BOT_TOKEN": "xoxb-1", "CHATOPS_SLACK_SIGNING_SECRET": "s"})
+    assert made is not None and made.api_url == "https://slack.com/api/"
+    with pytest.raises(ConfigError) as info:
+        SlackSettings.from_env({"CHATOPS_SLACK_SIGNING_SECRET": "s"})
+    assert "CHATOPS_SLACK_BOT_TOKEN is not set" in str(info.value)

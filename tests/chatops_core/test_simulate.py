@@ -17,10 +17,22 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from chatops_core.cli import main
-from chatops_core.playground import Playground, write_playground_config
+from chatops_core.errors import InvalidWebhook
+from chatops_core.models import Actor
+from chatops_core.providers.base import InboundKind, WebhookRequest
+from chatops_core.providers.devtools import (
+    discover_devtools,
+    playground_config,
+    playground_urls,
+    write_playground_config,
+)
+from chatops_core.providers.registry import provider_types
+from chatops_core.providers.slack import SlackProvider
 from chatops_core.providers.slack.client import SlackApi
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.providers.slack.devtools import simulated_request
 from chatops_core.providers.slack.forms import declare_view
-from chatops_core.settings import SlackSettings
+from chatops_core.providers.slack.playground import Playground
 from chatops_core.stack import free_port
 
 # Under the data directory while `chatops run` serves: its ingress's base URL.
@@ -90,6 +102,8 @@ class FakeIngress:
 
     def __init__(self, answer: Callable[[dict[str, str]], None]) -> None:
         self.commands: list[dict[str, str]] = []
+        # Each request as it came: path, headers and raw body.
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -100,6 +114,7 @@ class FakeIngress:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 fields = dict(parse_qsl(raw.decode()))
                 outer.commands.append(fields)
+                outer.requests.append((self.path, dict(self.headers.items()), raw))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -298,7 +313,7 @@ def test_with_the_playground_the_answer_uses_its_channel_and_names(
     playground = Playground(env, out=console.append)
     playground.start()
     try:
-        write_playground_config(env, playground.api_url, None)
+        write_playground_config(env, {"slack": playground}, None)
         war_room = playground.open_session({"channel_name": "inc-1-database-timeouts"})["channel_id"]
         fake = ingress(
             _answering({"response_type": "in_channel", "text": f"<@U0SIMULATE> joined <#{war_room}>"})
@@ -331,7 +346,7 @@ def test_a_form_the_bot_opens_is_shown_to_the_person(
     playground = Playground(env, out=console.append)
     playground.start()
     try:
-        write_playground_config(env, playground.api_url, None)
+        write_playground_config(env, {"slack": playground}, None)
         settings = SlackSettings(
             bot_token="xoxb-playground", signing_secret="unused", api_url=playground.api_url
         )
@@ -350,3 +365,122 @@ def test_a_form_the_bot_opens_is_shown_to_the_person(
         "[Declare]",
     ]
     assert console[0] == "[slack] (form opened for @simulator) Declare an incident"
+
+
+def test_provider_names_the_instance_and_its_platform_signs_the_request(
+    env: Path,
+    tmp_path: Path,
+    ingress: Callable[..., FakeIngress],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "two.toml"
+    config.write_text(
+        '[providers.acme]\ntype = "slack"\nbot_token = "xoxb-a"\nsigning_secret = "acme-secret"\n'
+        '[providers.beta]\ntype = "slack"\nbot_token = "xoxb-b"\nsigning_secret = "beta-secret"\n'
+    )
+    monkeypatch.setenv("CHATOPS_CONFIG", str(config))
+    fake = ingress()
+    assert main(["simulate", "--timeout", "5", "--url", fake.url, "--provider", "beta", "ack INC-3"]) == 0
+    assert main(["simulate", "--timeout", "5", "--url", fake.url, "/im status"]) == 0
+    (beta_path, headers, raw), (first_path, _, _) = fake.requests
+    # --provider picks the instance; without it, the first configured one that simulate can play.
+    assert (beta_path, first_path) == ("/webhooks/beta", "/webhooks/acme")
+    # Signed as Slack signs, with that instance's secret: its provider takes it as a command.
+    beta = SlackProvider("beta", SlackSettings(bot_token="xoxb-b", signing_secret="beta-secret"))
+    request = WebhookRequest(body=raw, headers=headers, content_type=headers["Content-Type"])
+    beta.verify(request)
+    parsed = beta.parse(request)
+    assert parsed.kind == InboundKind.COMMAND and parsed.command is not None
+    assert (parsed.command.command, parsed.command.text) == ("/im", "ack INC-3")
+    assert (parsed.command.user.user_id, parsed.command.user.user_name) == ("U0SIMULATE", "simulator")
+    assert capsys.readouterr().out.count("hello") == 2
+
+
+def test_an_instance_simulate_cannot_find_is_named(
+    env: Path, ingress: Callable[..., FakeIngress], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = ingress()
+    assert main(["simulate", "--timeout", "5", "--url", fake.url, "--provider", "nope", "help"]) == 2
+    assert "no provider instance named 'nope'; configured: slack" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_with_nothing_configured_simulate_says_how_to_start(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CHATOPS_SLACK_BOT_TOKEN")
+    monkeypatch.delenv("CHATOPS_SLACK_SIGNING_SECRET")
+    assert main(["simulate", "--timeout", "1", "--url", _dead_url(), "help"]) == 2
+    assert "`make run`" in capsys.readouterr().err
+
+
+def test_slack_devtools_sign_a_command_the_slack_provider_accepts() -> None:
+    settings = SlackSettings(bot_token="xoxb-1", signing_secret="the-secret")
+    body, headers, content_type = simulated_request(
+        settings,
+        "declare sev2 Database timeouts",
+        user=Actor(user_id="U0ALICE", user_name="alice"),
+        channel_id=None,
+        channel_name="incidents",
+        reply_url="http://127.0.0.1:9/response",
+        trigger="1.2.abc",
+        command="/im",
+    )
+    provider = SlackProvider("slack", settings)
+    request = WebhookRequest(
+        body=body, headers={**headers, "Content-Type": content_type}, content_type=content_type
+    )
+    provider.verify(request)
+    command = provider.parse(request).command
+    assert command is not None
+    assert (command.text, command.user.user_name, command.channel_name) == (
+        "declare sev2 Database timeouts",
+        "alice",
+        "incidents",
+    )
+    forged = WebhookRequest(body=body + b"x", headers=headers, content_type=content_type)
+    with pytest.raises(InvalidWebhook):
+        provider.verify(forged)
+
+
+def test_every_platform_with_dev_tools_is_found_by_itself() -> None:
+    found = discover_devtools()
+    assert set(found) <= set(provider_types())
+    # Slack comes first: `chatops simulate` with no --provider types in Slack.
+    assert list(found)[0] == "slack" and found["slack"].instance == "slack"
+    instances = [tools.instance for tools in found.values()]
+    assert len(set(instances)) == len(instances)
+
+
+class _StubPlayground:
+    def __init__(self, kind: str, port: int) -> None:
+        self.kind, self.port = kind, port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def start(self) -> None:
+        return
+
+    def stop(self) -> None:
+        return
+
+    def config_toml(self, instance: str) -> str:
+        return f'[providers.{instance}]\ntype = "{self.kind}"\n'
+
+
+def test_the_playground_configuration_has_one_instance_per_playground(tmp_path: Path) -> None:
+    playgrounds = {"slack": _StubPlayground("slack", 1001), "mm": _StubPlayground("mattermost", 1002)}
+    path = write_playground_config(tmp_path, playgrounds, "https://chatops.example.com")
+    assert playground_config(tmp_path) == path
+    assert path.read_text().startswith('[chatops]\npublic_url = "https://chatops.example.com"\n')
+    assert '[providers.slack]\ntype = "slack"' in path.read_text()
+    assert '[providers.mm]\ntype = "mattermost"' in path.read_text()
+    assert path.stat().st_mode & 0o077 == 0
+    assert playground_urls(tmp_path) == {"slack": "http://127.0.0.1:1001", "mm": "http://127.0.0.1:1002"}

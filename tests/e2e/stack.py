@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatops_core.providers.slack.devtools import slash_command_body
 from chatops_core.settings import load_settings
-from chatops_core.simulate import slash_command_body
 from chatops_core.stack import free_port, gunicorn_argv, worker_argv
 from tests.fakes.slack_server import signed_headers
 

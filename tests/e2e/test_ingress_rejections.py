@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from chatops_core.simulate import slash_command_body
+from chatops_core.providers.slack.devtools import slash_command_body
 from tests.e2e.stack import SIGNING_SECRET, Stack, start_stack
 from tests.fakes.slack_server import signed_headers
 

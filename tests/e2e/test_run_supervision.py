@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from chatops_core.simulate import slash_command_body
+from chatops_core.providers.slack.devtools import slash_command_body
 from chatops_core.stack import free_port
 from tests.fakes.slack_server import FakeSlack, signed_headers, wait_for
 

@@ -9,6 +9,7 @@ import itertools
 import json
 import statistics
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -240,6 +241,7 @@ def test_a_mention_retried_three_times_is_answered_once_in_its_thread(stack: Sta
 
 def test_a_pushpin_adds_the_message_to_the_timeline(stack: Stack, slack: FakeSlack) -> None:
     inc, card = declare(stack, slack, "Disk full")
+    slack.add_user("U400DAN", "dan")
     ts = slack.add_message(card["channel"], user="U400DAN", text="Deleted old snapshots, 20% free")
     payload = json.loads((FIXTURES / "event_reaction_pushpin.json").read_text())
     payload["event_id"] = f"Ev{next(_seq):08d}"
@@ -255,7 +257,10 @@ def test_a_pushpin_adds_the_message_to_the_timeline(stack: Stack, slack: FakeSla
             store.close()
 
     (entry,) = slack.wait_for(noted, timeout=20)
-    assert "U400DAN" in entry.actor
+    # The timeline names the message's author as the workspace shows them, at the time they wrote it.
+    assert entry.actor == "dan"
+    at = entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=UTC)
+    assert abs(at.timestamp() - float(ts)) < 1
 
 
 def test_the_severity_and_commander_menus(stack: Stack, slack: FakeSlack) -> None:

@@ -45,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from chatops_core.simulate import sign_slack
+from chatops_core.providers.slack.devtools import sign_slack
 
 T = TypeVar("T")
 

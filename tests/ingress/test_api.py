@@ -17,8 +17,9 @@ from werkzeug.test import TestResponse
 
 from chatops_core.models import Severity
 from chatops_core.notifications import NOTIFICATION_TYPES, Notification
+from chatops_core.providers.slack.config import SlackSettings
 from chatops_core.publisher import TaskPublisher
-from chatops_core.settings import Settings, SlackSettings
+from chatops_core.settings import Settings
 from chatops_core.state import Action
 from chatops_core.store import IncidentStore
 from ingress.app import create_app

@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 from pydantic import SecretStr
 from werkzeug.test import TestResponse
 
-from chatops_core.settings import Settings, SlackSettings
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.settings import Settings
 from ingress.app import create_app
 from tests.celery_messages import task_body
 

@@ -11,7 +11,8 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from chatops_core.settings import Settings, SlackSettings
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.settings import Settings
 from ingress.app import create_app
 from tests.fakes.slack_server import signed_headers
 

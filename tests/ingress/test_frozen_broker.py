@@ -17,9 +17,10 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.providers.slack.devtools import slash_command_body
 from chatops_core.publisher import BrokerUnavailable, TaskPublisher
-from chatops_core.settings import Settings, SlackSettings
-from chatops_core.simulate import slash_command_body
+from chatops_core.settings import Settings
 from chatops_core.stack import EmbeddedRedis
 from ingress.app import create_app
 from tests.fakes.slack_server import signed_headers

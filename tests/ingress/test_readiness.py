@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from chatops_core.models import Severity
-from chatops_core.settings import Settings, SlackSettings
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.settings import Settings
 from chatops_core.store import IncidentStore
 from ingress.app import create_app
 

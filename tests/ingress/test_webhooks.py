@@ -10,9 +10,10 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.providers.slack.devtools import slash_command_body
 from chatops_core.publisher import TaskPublisher
-from chatops_core.settings import Settings, SlackSettings
-from chatops_core.simulate import slash_command_body
+from chatops_core.settings import Settings
 from ingress.app import create_app
 from tests.celery_messages import task_body
 from tests.fakes.slack_server import signed_headers

@@ -24,8 +24,9 @@ from chatops_core.models import InboundCommand, Severity
 from chatops_core.notifications import Announcement, Notification
 from chatops_core.providers.base import WebhookRequest
 from chatops_core.providers.slack import SlackProvider
+from chatops_core.providers.slack.config import SlackSettings
 from chatops_core.providers.slack.render import announcement_blocks
-from chatops_core.settings import Settings, SlackSettings
+from chatops_core.settings import Settings
 from chatops_core.tasks import COMMAND_TASK, NOTIFY_TASK
 from tests.fakes.slack_server import FakeSlack
 from workers.celery_app import make_celery
@@ -118,8 +119,9 @@ def run(app: Celery, cmd: InboundCommand) -> None:
 
 
 def answers(slack: FakeSlack, cmd: InboundCommand) -> list[Any]:
-    assert cmd.response_url is not None
-    return slack.responses(cmd.response_url.rsplit("/", 1)[1])
+    url = cmd.reply_to.get("response_url")
+    assert url is not None
+    return slack.responses(url.rsplit("/", 1)[1])
 
 
 def notifications(sent: Sent) -> list[Notification]:
@@ -191,7 +193,7 @@ def _click(slack: FakeSlack, cmd: InboundCommand, text: str, version: int | None
             "source": "action",
             "card_version": version,
             "key": key,
-            "response_url": slack.response_url(key.replace(":", "-")),
+            "reply_to": {**cmd.reply_to, "response_url": slack.response_url(key.replace(":", "-"))},
         }
     )
 
@@ -278,8 +280,9 @@ def test_resolve_clicked_on_an_old_card_says_what_changed_instead_of_opening_the
     run(app, declare)
     card = notifications(sent)[0].incident.version
     run(app, slash(slack, "resolve INC-1 flushed"))
-    click = _click(slack, declare, "resolve INC-1", card, "slack:slack:action:r1").model_copy(
-        update={"form": "resolve", "trigger_id": "9.9.9"}
+    clicked = _click(slack, declare, "resolve INC-1", card, "slack:slack:action:r1")
+    click = clicked.model_copy(
+        update={"form": "resolve", "reply_to": {**clicked.reply_to, "trigger_id": "9.9.9"}}
     )
     run(app, click)
     assert slack.views() == []

@@ -17,7 +17,8 @@ from chatops_core.errors import RateLimited, Retryable, ServerError
 from chatops_core.models import Actor, InboundCommand, Severity, Status, utcnow
 from chatops_core.notifications import Announcement, Notification
 from chatops_core.providers.slack import SlackProvider
-from chatops_core.settings import Settings, SlackSettings
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.settings import Settings
 from tests.fakes.slack_server import FakeSlack
 from workers.delivery import deliver, fan_out
 from workers.retry import CAP_SECONDS, countdown
@@ -72,7 +73,7 @@ def inbound(slack: FakeSlack, text: str, key: str = "slack:slack:k1") -> Inbound
         user=Actor(user_id="U100ALICE", user_name="alice"),
         channel_id="C0004",
         channel_name="general",
-        response_url=slack.response_url(key.replace(":", "-")),
+        reply_to={"response_url": slack.response_url(key.replace(":", "-"))},
     )
 
 

@@ -22,7 +22,8 @@ from chatops_core.models import Actor, InboundCommand, Severity, Status
 from chatops_core.notifications import Notification
 from chatops_core.pacing import Pacer
 from chatops_core.providers.slack import SlackProvider
-from chatops_core.settings import Settings, SlackSettings
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.settings import Settings
 from tests.fakes.slack_server import FakeSlack
 from workers.delivery import deliver
 from workers.runtime import Runtime
@@ -78,7 +79,7 @@ def command(slack: FakeSlack, text: str, key: str) -> InboundCommand:
         user=Actor(user_id="U100ALICE", user_name="alice"),
         channel_id="C0004",
         channel_name="general",
-        response_url=slack.response_url(key.replace(":", "-")),
+        reply_to={"response_url": slack.response_url(key.replace(":", "-"))},
     )
 
 

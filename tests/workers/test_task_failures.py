@@ -19,7 +19,8 @@ import sqlalchemy.exc
 from celery import Celery
 
 from chatops_core.models import utcnow
-from chatops_core.settings import Settings, SlackSettings
+from chatops_core.providers.slack.config import SlackSettings
+from chatops_core.settings import Settings
 from chatops_core.tasks import COMMAND_TASK, DELIVER_TASK, NOTIFY_TASK
 from tests.fakes.slack_server import FakeSlack
 from workers import retry, tasks
@@ -137,7 +138,7 @@ def test_a_database_outage_retries_the_command_then_keeps_it(
         "text": "declare sev3 Checkout errors",
         "user": {"user_id": "U1", "user_name": "alice"},
         "channel_id": "C0004",
-        "response_url": slack.response_url("k9"),
+        "reply_to": {"response_url": slack.response_url("k9")},
     }
     app.tasks[COMMAND_TASK].apply(args=[payload])
     assert len(calls) == tasks.MAX_RETRIES + 1

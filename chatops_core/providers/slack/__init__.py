@@ -12,19 +12,24 @@ package needs to know a Slack field name.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from slack_sdk.http_retry import RetryIntervalCalculator
 
-from chatops_core.errors import ChannelNotFound, ConfigError, ProviderError
-from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Reply
+from chatops_core.errors import ChannelNotFound, ConfigError, Permanent, ProviderError, TriggerExpired
+from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Person, PostedText, Reply, utcnow
 from chatops_core.notifications import Announcement
-from chatops_core.providers.base import FormName, Inbound, Operation, Provider, WebhookRequest
+from chatops_core.pacing import PacingPolicy
+from chatops_core.providers.base import Capability, FormName, Inbound, Provider, WebhookRequest
+from chatops_core.providers.config import ProviderSettingsModel
 from chatops_core.providers.slack.channels import channel_name
 from chatops_core.providers.slack.client import SlackApi
+from chatops_core.providers.slack.config import SlackSettings
 from chatops_core.providers.slack.errors import map_slack_error
 from chatops_core.providers.slack.forms import declare_view, resolve_view
 from chatops_core.providers.slack.inbound import parse_request
+from chatops_core.providers.slack.pacing import PACING
 from chatops_core.providers.slack.render import (
     alert_blocks,
     alert_text,
@@ -36,13 +41,15 @@ from chatops_core.providers.slack.render import (
     reply_text,
 )
 from chatops_core.providers.slack.verify import verify_request
-from chatops_core.settings import SlackSettings
 
-__all__ = ["SlackProvider", "map_slack_error"]
+__all__ = ["PROVIDER", "SlackProvider", "SlackSettings", "map_slack_error"]
 
 # Slack channel ids: C… (public), G… (private), D… (direct message).
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 DELIVERY_EVENT = "chatops_delivery"
+# A trigger_id lives 3 s (https://docs.slack.dev/interactivity/handling-user-interaction/);
+# past this age there is no point in trying views.open.
+TRIGGER_MAX_AGE = timedelta(seconds=2.5)
 OFFER_FORM_TEXT = {
     "declare": "The form to declare an incident could not open in time. Open it from here:",
     "resolve": "The form to resolve {incident} could not open in time. Open it from here:",
@@ -58,19 +65,21 @@ class SlackProvider(Provider):
     """
 
     type: ClassVar[str] = "slack"
-    operations: ClassVar[frozenset[Operation]] = frozenset(
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
-            Operation.SEND_MESSAGE,
-            Operation.SEND_NOTIFICATION,
-            Operation.UPDATE_MESSAGE,
-            Operation.WEBHOOKS,
-            Operation.CHANNEL_MANAGEMENT,
-            Operation.SLASH_COMMANDS,
-            Operation.INTERACTIVE,
-            Operation.BOT_MENTIONS,
-            Operation.ALERT_IN_THREAD,
+            Capability.PRIVATE_REPLY,
+            Capability.THREADS,
+            Capability.UPDATE_MESSAGE,
+            Capability.FORMS,
+            Capability.BUTTONS,
+            Capability.PIN,
+            Capability.CHANNELS,
+            Capability.FIND_POSTED,
+            Capability.MENTIONS,
+            Capability.ALERT_IN_THREAD,
         }
     )
+    settings_model: ClassVar[ProviderSettingsModel] = SlackSettings
     settings: SlackSettings
 
     def __init__(
@@ -86,6 +95,11 @@ class SlackProvider(Provider):
             raise ConfigError(f"Slack instance {name!r}: signing_secret is empty")
         self._api = SlackApi(settings, retry_interval=retry_interval)
         self._channel_ids: dict[str, str] = {}
+
+    @property
+    def pacing(self) -> PacingPolicy:
+        """About one post a second per channel; card updates paced per workspace."""
+        return PACING
 
     # -- ingress side: no I/O -----------------------------------------------------------
     def verify(self, request: WebhookRequest) -> None:
@@ -114,7 +128,8 @@ class SlackProvider(Provider):
         """
         text = reply_text(reply)
         blocks = reply_blocks(reply, self.name)
-        if command.response_url:
+        response_url = command.reply_to.get("response_url")
+        if response_url:
             body: dict[str, Any] = {
                 "response_type": "ephemeral" if reply.ephemeral else "in_channel",
                 "text": text,
@@ -123,7 +138,7 @@ class SlackProvider(Provider):
             if command.source in ("action", "form"):
                 # https://docs.slack.dev/interactivity/handling-user-interaction/#message_responses
                 body["replace_original"] = False
-            self._api.respond(command.response_url, body)
+            self._api.respond(response_url, body)
             return
         if not command.channel_id:
             raise ProviderError(
@@ -134,23 +149,33 @@ class SlackProvider(Provider):
         else:
             self._api.post_message(command.channel_id, text, blocks)
 
-    def reply_in_thread(self, channel: str, thread_ts: str | None, reply: Reply) -> MessageRef:
-        """Post ``reply`` in the thread of ``thread_ts`` (a mention), or at the top level of
-        ``channel`` when ``thread_ts`` is None (a direct message).
+    def reply_in_thread(self, channel: str, thread_id: str | None, reply: Reply) -> MessageRef:
+        """Post ``reply`` in the thread of ``thread_id`` (a mention; a message's ``ts``), or at
+        the top level of ``channel`` when ``thread_id`` is None (a direct message).
         """
         return self._api.post_message(
-            channel, reply_text(reply), reply_blocks(reply, self.name), thread_ts=thread_ts
+            channel, reply_text(reply), reply_blocks(reply, self.name), thread_ts=thread_id
         )
 
     def open_form(
-        self, trigger_id: str, form: FormName, *, incident_id: str | None, context: dict[str, str]
+        self, command: InboundCommand, form: FormName, *, incident_id: str | None, context: dict[str, str]
     ) -> None:
         """Open the declare or resolve form (``views.open``) for the person who clicked or typed.
 
-        ``context`` (``channel_id``, ``channel_name``, ``response_url``) and ``incident_id``
-        travel in the form's ``private_metadata`` and come back with the submission. Raises
-        :class:`~chatops_core.errors.TriggerExpired` when the trigger is stale or used.
+        ``context`` (say ``channel_id``, ``channel_name``), the command's ``response_url`` and
+        ``incident_id`` travel in the form's ``private_metadata`` and come back with the
+        submission. Raises :class:`~chatops_core.errors.TriggerExpired` when the command has no
+        trigger, when it is older than :data:`TRIGGER_MAX_AGE`, or when Slack says it is stale
+        or used.
         """
+        trigger_id = command.reply_to.get("trigger_id")
+        if not trigger_id:
+            raise TriggerExpired("Slack open_form: the command has no trigger_id", method="views.open")
+        if utcnow() - command.received_at >= TRIGGER_MAX_AGE:
+            raise TriggerExpired(
+                "Slack open_form: the trigger_id is too old to open a form", method="views.open"
+            )
+        context = {**context, "response_url": command.reply_to.get("response_url", "")}
         if form == "declare":
             view = declare_view(context)
         elif form == "resolve" and incident_id:
@@ -172,9 +197,10 @@ class SlackProvider(Provider):
             raise ProviderError(f"Slack offer_form: no {form!r} form", method="offer_form")
         text = OFFER_FORM_TEXT[form].format(incident=incident_id or "the incident")
         blocks = offer_form_blocks(text, form, incident_id)
-        if command.response_url:
+        response_url = command.reply_to.get("response_url")
+        if response_url:
             body = {"response_type": "ephemeral", "replace_original": False, "text": text, "blocks": blocks}
-            self._api.respond(command.response_url, body)
+            self._api.respond(response_url, body)
             return
         if not command.channel_id:
             raise ProviderError(
@@ -182,14 +208,31 @@ class SlackProvider(Provider):
             )
         self._api.post_ephemeral(command.channel_id, command.user.user_id, text, blocks)
 
-    def message_text(self, channel_id: str, message_id: str) -> tuple[str | None, str]:
-        """The author's user id (None for a message without one) and the text of a message.
+    def message_text(self, channel_id: str, message_id: str) -> PostedText:
+        """Who wrote a message (None for one without a user: an app, a webhook), its text and
+        when it was posted (its ``ts``).
 
-        Raises :class:`~chatops_core.errors.MessageNotFound` when the message is not there.
+        The author is named as the workspace shows them (``users.info``); one the bot may not
+        look up keeps their user id as the name. Raises
+        :class:`~chatops_core.errors.MessageNotFound` when the message is not there.
         """
         message = self._api.message(channel_id, message_id)
-        author = message.get("user")
-        return (str(author) if author else None), str(message.get("text") or "")
+        user_id = str(message.get("user") or "")
+        author = None
+        if user_id:
+            author = Person(instance=self.name, user_id=user_id, display=self._user_name(user_id) or user_id)
+        try:
+            at: datetime | None = datetime.fromtimestamp(float(str(message.get("ts") or message_id)), tz=UTC)
+        except ValueError:
+            at = None
+        return PostedText(author=author, text=str(message.get("text") or ""), at=at)
+
+    def _user_name(self, user_id: str) -> str | None:
+        """The name the workspace shows for ``user_id``; None when Slack will not say."""
+        try:
+            return self._api.user_name(user_id)
+        except Permanent:
+            return None
 
     def pin(self, channel_id: str, message_id: str) -> None:
         """Pin a message (``pins.add``); one already pinned is not an error."""
@@ -323,3 +366,6 @@ class SlackProvider(Provider):
     def channel_name_for(self, incident_id: str, title: str) -> str:
         """A valid Slack channel name, e.g. ``inc-12-database-timeouts``."""
         return channel_name(incident_id, title)
+
+
+PROVIDER = SlackProvider

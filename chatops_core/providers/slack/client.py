@@ -27,13 +27,13 @@ from slack_sdk.webhook import WebhookClient
 from chatops_core.errors import ChatOpsError, MessageNotFound, ProviderError, ServerError, TriggerExpired
 from chatops_core.models import ChannelRef, MessageRef
 from chatops_core.providers.slack.channels import normalize_name, with_suffix
+from chatops_core.providers.slack.config import SlackSettings
 from chatops_core.providers.slack.errors import (
     code_from_body,
     error_code,
     map_slack_error,
     map_slack_response,
 )
-from chatops_core.settings import SlackSettings
 
 MAX_RETRIES = 2
 MAX_LIST_PAGES = 50
@@ -379,6 +379,24 @@ class SlackApi:
         """
         with translated("conversations.archive", ARCHIVE_NOOP_CODES):
             self._web.conversations_archive(channel=channel_id)
+
+    def user_name(self, user_id: str) -> str | None:
+        """The name the workspace shows for ``user_id``: their display name, else their real
+        name, else their user name (``users.info``, https://docs.slack.dev/reference/methods/users.info).
+        """
+        with translated("users.info"):
+            response = self._web.users_info(user=user_id)
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        for name in (
+            profile.get("display_name"),
+            profile.get("real_name"),
+            user.get("real_name"),
+            user.get("name"),
+        ):
+            if isinstance(name, str) and name.strip():
+                return name.strip()
+        return None
 
     def kick(self, channel_id: str, user_id: str) -> None:
         """``conversations.kick``; a user who is not there is not an error.

@@ -136,6 +136,13 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def reply_to(*, response_url: str | None, trigger_id: str | None, team_id: str | None) -> dict[str, str]:
+    """The command's way back as only this provider reads it: where to answer
+    (``response_url``), the trigger that may open a form (``trigger_id``) and the workspace."""
+    fields = {"response_url": response_url, "trigger_id": trigger_id, "team_id": team_id}
+    return {key: value for key, value in fields.items() if value}
+
+
 def _ignore(dedupe_key: str | None = None) -> Inbound:
     """Acknowledge with an empty 200 and do nothing."""
     return Inbound(kind=InboundKind.IGNORE, status=200, body=b"", dedupe_key=dedupe_key)
@@ -214,9 +221,11 @@ def _slash_command(fields: dict[str, str], request: WebhookRequest, context: _Co
         user=Actor(user_id=user_id, user_name=fields.get("user_name") or None),
         channel_id=fields.get("channel_id") or None,
         channel_name=fields.get("channel_name") or None,
-        team_id=fields.get("team_id") or None,
-        response_url=fields.get("response_url") or None,
-        trigger_id=trigger_id,
+        reply_to=reply_to(
+            response_url=fields.get("response_url") or None,
+            trigger_id=trigger_id,
+            team_id=fields.get("team_id") or None,
+        ),
         received_at=context.received_at,
     )
 
@@ -298,12 +307,14 @@ def _block_actions(payload: dict[str, Any], request: WebhookRequest, context: _C
         user=_payload_user(payload),
         channel_id=_str(channel.get("id")) or _str(container.get("channel_id")),
         channel_name=_str(channel.get("name")),
-        team_id=_payload_team(payload),
-        response_url=_str(payload.get("response_url")),
-        trigger_id=trigger_id,
+        reply_to=reply_to(
+            response_url=_str(payload.get("response_url")),
+            trigger_id=trigger_id,
+            team_id=_payload_team(payload),
+        ),
         received_at=context.received_at,
         source="action",
-        message_ts=_str(_obj(payload.get("message")).get("ts")) or _str(container.get("message_ts")),
+        message_id=_str(_obj(payload.get("message")).get("ts")) or _str(container.get("message_ts")),
         form=form,
         # The card's version travels in the block_id of every element on it.
         card_version=actions.version_from_block_id(_str(action.get("block_id"))),
@@ -379,9 +390,11 @@ def _view_submission(payload: dict[str, Any], request: WebhookRequest, context: 
         user=_payload_user(payload),
         channel_id=metadata.get("channel_id"),
         channel_name=metadata.get("channel_name"),
-        team_id=_payload_team(payload),
-        response_url=metadata.get("response_url"),
-        trigger_id=trigger_id,
+        reply_to=reply_to(
+            response_url=metadata.get("response_url"),
+            trigger_id=trigger_id,
+            team_id=_payload_team(payload),
+        ),
         received_at=context.received_at,
         source="form",
         description=description,
@@ -485,11 +498,11 @@ def _event_command(
         text=text,
         user=Actor(user_id=user_id),
         channel_id=channel_id,
-        team_id=_str(data.get("team_id")),
+        reply_to=reply_to(response_url=None, trigger_id=None, team_id=_str(data.get("team_id"))),
         received_at=context.received_at,
         source=source,
-        thread_ts=thread_ts,
-        message_ts=message_ts,
+        thread_id=thread_ts,
+        message_id=message_ts,
         mentioned=_mentioned(text, context.instance),
     )
     return _enqueue(command, dedupe_key=event_id)

@@ -11,9 +11,10 @@ Text from users (titles, summaries, notes) is escaped as Slack asks, so a title 
 kept under Block Kit's limits: 150 characters for a header, 3000 for a section, 2000 for
 a field, 50 blocks a message.
 
-An active incident's card carries its controls: buttons to acknowledge, mitigate, resolve and
-escalate, a severity menu and a commander menu. Each names the incident (button ``value``,
-block ``block_id``; see :mod:`.actions`), so a click needs nothing else to find it.
+An incident's card is rendered from the neutral :class:`~chatops_core.cards.IncidentCard`:
+its buttons are the actions the card says the incident's state allows, with a severity menu
+and a commander menu beside them. Each names the incident (button ``value``, block
+``block_id``; see :mod:`.actions`), so a click needs nothing else to find it.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ from slack_sdk.models.blocks import (
     UserSelectElement,
 )
 
-from chatops_core.models import Incident, Reply, Severity, Status, TimelineEntry
+from chatops_core.cards import IncidentCard
+from chatops_core.models import Incident, Reply, Severity, TimelineEntry
 from chatops_core.notifications import Announcement, IncidentSnapshot
 from chatops_core.providers.slack import actions
-from chatops_core.providers.slack.forms import severity_option, severity_options
+from chatops_core.providers.slack.forms import severity_option
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -59,14 +61,12 @@ _SEVERITY_EMOJI = {
     Severity.SEV3: ":large_yellow_circle:",
     Severity.SEV4: ":large_blue_circle:",
 }
-_HEADLINES = {
-    "incident.created": "Incident declared",
-    "incident.acknowledged": "Incident acknowledged",
-    "incident.updated": "Incident updated",
-    "incident.resolved": "Incident resolved",
-    "incident.closed": "Incident closed",
-    "incident.escalated": "Incident escalated",
-    "incident.sla_breach": "Incident SLA breached",
+# The card's actions, by the name the neutral card gives them.
+_ACTION_IDS = {
+    "ack": actions.ACK,
+    "mitigate": actions.MITIGATE,
+    "resolve": actions.RESOLVE,
+    "escalate": actions.ESCALATE,
 }
 _USER_ID_RE = re.compile(r"^([UW][A-Z0-9]{2,})$")
 _CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -125,7 +125,7 @@ def person(who: str | None) -> str:
     return f"<@{found}>" if found else escape(who)
 
 
-def commander(incident: Incident | IncidentSnapshot, instance: str | None) -> str:
+def commander(incident: Incident | IncidentSnapshot | IncidentCard, instance: str | None) -> str:
     """The incident's commander: a mention on the workspace ``instance`` they came from, their
     escaped name anywhere else.
 
@@ -139,7 +139,9 @@ def commander(incident: Incident | IncidentSnapshot, instance: str | None) -> st
     return person(incident.commander)
 
 
-def commander_user_id(incident: Incident | IncidentSnapshot, instance: str | None) -> str | None:
+def commander_user_id(
+    incident: Incident | IncidentSnapshot | IncidentCard, instance: str | None
+) -> str | None:
     """The commander's user id on the workspace ``instance``, if they are one of its users."""
     if incident.commander_user_id:
         return incident.commander_user_id if incident.commander_instance == instance else None
@@ -212,16 +214,27 @@ def _status(incident: Incident) -> str:
     return incident.status.value.capitalize()
 
 
-def _incident_fields(incident: Incident | IncidentSnapshot, instance: str | None = None) -> SectionBlock:
+def _incident_fields(incident: Incident, instance: str | None = None) -> SectionBlock:
     pairs = [
         ("Severity", f"{_SEVERITY_EMOJI[incident.severity]} {incident.severity.value}"),
         ("Status", incident.status.value.capitalize()),
         ("Commander", commander(incident, instance)),
         ("ID", escape(incident.id)),
     ]
-    platform = incident.platform if isinstance(incident, Incident) else "slack"
-    if incident.channel_id and platform in (None, "slack"):
+    if incident.channel_id and incident.platform in (None, "slack"):
         pairs.append(("Channel", channel_mention(incident.channel_id)))
+    return _fields(pairs)
+
+
+def _card_fields(card: IncidentCard, instance: str | None = None) -> SectionBlock:
+    pairs = [
+        ("Severity", f"{_SEVERITY_EMOJI[card.severity]} {card.severity.value}"),
+        ("Status", card.status.value.capitalize()),
+        ("Commander", commander(card, instance)),
+        ("ID", escape(card.incident_id)),
+    ]
+    if card.channel_id:
+        pairs.append(("Channel", channel_mention(card.channel_id)))
     return _fields(pairs)
 
 
@@ -296,11 +309,10 @@ def reply_blocks(reply: Reply, instance: str | None = None) -> list[dict[str, An
 
 def announcement_text(announcement: Announcement) -> str:
     """The fallback text of an announcement (also what notifications show)."""
-    inc = announcement.incident
-    headline = _HEADLINES.get(announcement.type, "Incident")
+    card = IncidentCard.of(announcement)
     text = (
-        f"{headline}: [{inc.severity.value}] {inc.id} {inc.title} ({inc.status.value})"
-        f" — {announcement.summary}"
+        f"{card.headline}: [{card.severity.value}] {card.incident_id} {card.title} ({card.status.value})"
+        f" — {card.summary}"
     )
     return escape_within(text, FALLBACK_MAX)
 
@@ -308,114 +320,118 @@ def announcement_text(announcement: Announcement) -> str:
 def announcement_blocks(
     announcement: Announcement, *, now: datetime | None = None, instance: str | None = None
 ) -> list[dict[str, Any]]:
-    """Blocks for an incident announcement: title, severity, status, commander, id, link, summary,
-    the incident's age and, while it is active, its controls (:func:`card_controls`).
+    """Blocks for an incident announcement: its :class:`~chatops_core.cards.IncidentCard`
+    (:func:`card_blocks`)."""
+    return card_blocks(IncidentCard.of(announcement), now=now, instance=instance)
+
+
+def card_blocks(
+    card: IncidentCard, *, now: datetime | None = None, instance: str | None = None
+) -> list[dict[str, Any]]:
+    """An incident card in Block Kit: title, severity, status, commander, id, link, summary,
+    the incident's age and the card's controls (:func:`card_controls`).
 
     ``now`` is the moment the age is measured from (the current time by default);
     ``instance`` is the workspace the card is posted on (its users are mentioned, others named).
     """
-    inc = announcement.incident
-    headline = _HEADLINES.get(announcement.type, "Incident")
-    summary = escape_within(announcement.summary, SUMMARY_MAX)
+    summary = escape_within(card.summary, SUMMARY_MAX)
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=truncate(f"{inc.id}: {inc.title}", HEADER_MAX), emoji=True)),
-        _section(f"{_SEVERITY_EMOJI[inc.severity]} *{headline}* · {summary}"),
-        _incident_fields(inc, instance),
+        HeaderBlock(
+            text=PlainTextObject(text=truncate(f"{card.incident_id}: {card.title}", HEADER_MAX), emoji=True)
+        ),
+        _section(f"{_SEVERITY_EMOJI[card.severity]} *{card.headline}* · {summary}"),
+        _card_fields(card, instance),
     ]
     context: list[str] = []
-    if announcement.incident_url:
-        context.append(link(announcement.incident_url, f"Open {inc.id}"))
-    if announcement.actor:
-        context.append(f"by {actor(announcement)}")
-    context.append(f"declared {since(inc.created_at, now or datetime.now(UTC))}")
+    if card.url:
+        context.append(link(card.url, f"Open {card.incident_id}"))
+    if card.actor:
+        context.append(f"by {_actor(card)}")
+    context.append(f"declared {since(card.created_at, now or datetime.now(UTC))}")
     blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
-    controls = card_controls(inc, instance) if announcement.actionable else None
+    controls = card_controls(card, instance)
     if controls is not None:
         blocks.append(controls)
     return _finish(blocks)
 
 
-def actor(announcement: Announcement) -> str:
+def _actor(card: IncidentCard) -> str:
     """Who made the change: a person in chat as :func:`person` shows them (a mention for a
     user id); a name the incident system sent, escaped, never a mention."""
-    who = announcement.actor or ""
-    return person(who) if announcement.incident.origin == "chat" else escape(who)
+    who = card.actor or ""
+    return escape(who) if card.external else person(who)
+
+
+def actor(announcement: Announcement) -> str:
+    """Who made the change in ``announcement``, as :func:`_actor` shows it."""
+    return _actor(IncidentCard.of(announcement))
 
 
 def alert_text(announcement: Announcement) -> str:
     """The text of an alert (an SLA breach, an escalation): what notifications show."""
-    inc = announcement.incident
-    headline = _HEADLINES.get(announcement.type, "Incident")
+    card = IncidentCard.of(announcement)
     return escape_within(
-        f"{headline}: [{inc.severity.value}] {inc.id} {inc.title} — {announcement.summary}", FALLBACK_MAX
+        f"{card.headline}: [{card.severity.value}] {card.incident_id} {card.title} — {card.summary}",
+        FALLBACK_MAX,
     )
 
 
 def alert_blocks(announcement: Announcement) -> list[dict[str, Any]]:
     """Blocks for an alert posted beside the incident's card: what happened, to which incident,
     the link and who did it; no controls (those stay on the card)."""
-    inc = announcement.incident
-    headline = _HEADLINES.get(announcement.type, "Incident")
+    card = IncidentCard.of(announcement)
     lines = [
-        f"{_ALERT_EMOJI} *{headline}* · {_SEVERITY_EMOJI[inc.severity]} {inc.severity.value}",
-        f"*{escape_within(inc.id, 200)}: {escape_within(inc.title, 600)}*",
-        escape_within(announcement.summary, 2000),
+        f"{_ALERT_EMOJI} *{card.headline}* · {_SEVERITY_EMOJI[card.severity]} {card.severity.value}",
+        f"*{escape_within(card.incident_id, 200)}: {escape_within(card.title, 600)}*",
+        escape_within(card.summary, 2000),
     ]
     context: list[str] = []
-    if announcement.incident_url:
-        context.append(link(announcement.incident_url, f"Open {inc.id}"))
-    if announcement.actor:
-        context.append(f"by {actor(announcement)}")
+    if card.url:
+        context.append(link(card.url, f"Open {card.incident_id}"))
+    if card.actor:
+        context.append(f"by {_actor(card)}")
     blocks: list[Block] = [_section("\n".join(lines))]
     if context:
         blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
     return _finish(blocks)
 
 
-def card_controls(incident: IncidentSnapshot, instance: str | None = None) -> ActionsBlock | None:
-    """The card's buttons and menus, or None once the incident is resolved or closed.
+def card_controls(card: IncidentCard, instance: str | None = None) -> ActionsBlock | None:
+    """The card's buttons and menus, or None when the card offers no action.
 
-    - Acknowledge while open; Mitigate while open or acknowledged; Resolve (primary) while
-      active; Escalate (danger) unless already SEV-1.
-    - A severity menu showing the current severity, and a commander menu.
-
-    Buttons carry the incident id as their ``value``; the block's ``block_id`` carries it for
-    the menus (https://docs.slack.dev/reference/block-kit/blocks/actions-block).
+    One button per action of the card (which the incident's state allows), then a severity
+    menu showing the current severity, and a commander menu. Buttons carry the incident id as
+    their ``value``; the block's ``block_id`` carries it for the menus
+    (https://docs.slack.dev/reference/block-kit/blocks/actions-block).
     """
-    if not incident.status.is_active:
+    if not card.actions:
         return None
-    elements: list[InteractiveElement] = []
-
-    def button(label: str, action_id: str, style: str | None = None) -> None:
+    elements: list[InteractiveElement] = [
+        ButtonElement(
+            text=PlainTextObject(text=action.label),
+            action_id=_ACTION_IDS[action.name],
+            value=card.incident_id,
+            style=action.style,
+        )
+        for action in card.actions
+    ]
+    if card.severities:
         elements.append(
-            ButtonElement(
-                text=PlainTextObject(text=label), action_id=action_id, value=incident.id, style=style
+            StaticSelectElement(
+                action_id=actions.SEVERITY,
+                placeholder=PlainTextObject(text="Severity"),
+                options=[severity_option(severity) for severity in card.severities],
+                initial_option=severity_option(card.severity),
             )
         )
-
-    if incident.status is Status.OPEN:
-        button("Acknowledge", actions.ACK)
-    if incident.status in (Status.OPEN, Status.ACKNOWLEDGED):
-        button("Mitigate", actions.MITIGATE)
-    button("Resolve", actions.RESOLVE, "primary")
-    if incident.severity is not Severity.SEV1:
-        button("Escalate", actions.ESCALATE, "danger")
-    elements.append(
-        StaticSelectElement(
-            action_id=actions.SEVERITY,
-            placeholder=PlainTextObject(text="Severity"),
-            options=severity_options(),
-            initial_option=severity_option(incident.severity),
-        )
-    )
     elements.append(
         UserSelectElement(
             action_id=actions.ASSIGN,
             placeholder=PlainTextObject(text="Commander"),
-            initial_user=commander_user_id(incident, instance),
+            initial_user=commander_user_id(card, instance),
         )
     )
-    return ActionsBlock(block_id=actions.block_id(incident.id, incident.version), elements=elements)
+    return ActionsBlock(block_id=actions.block_id(card.incident_id, card.version), elements=elements)
 
 
 def offer_form_blocks(text: str, form: str, incident_id: str | None) -> list[dict[str, Any]]:

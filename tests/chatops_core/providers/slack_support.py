@@ -9,7 +9,7 @@ from typing import Any
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from chatops_core.providers.slack import SlackProvider
-from chatops_core.settings import SlackSettings
+from chatops_core.providers.slack.config import SlackSettings
 from tests.fakes.slack_server import FakeSlack
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "slack"

@@ -40,7 +40,7 @@ from chatops_core.models import (
     TimelineEntry,
 )
 from chatops_core.notifications import Announcement, IncidentSnapshot
-from chatops_core.providers.base import InboundKind, Operation, WebhookRequest
+from chatops_core.providers.base import Capability, InboundKind, WebhookRequest
 from chatops_core.providers.registry import default_registry
 from chatops_core.providers.slack import SlackProvider
 from chatops_core.providers.slack.errors import map_slack_error, retry_after_seconds
@@ -123,7 +123,7 @@ def command(response_url: str | None, **overrides: Any) -> InboundCommand:
         "text": "status INC-12",
         "user": Actor(user_id="U2147483697", user_name="steve"),
         "channel_id": "C0001",
-        "response_url": response_url,
+        "reply_to": {"response_url": response_url} if response_url else {},
     }
     values.update(overrides)
     return InboundCommand(**values)
@@ -145,22 +145,21 @@ def closed_port() -> int:
 
 def test_declares_what_it_implements(offline: SlackProvider) -> None:
     assert offline.type == "slack"
-    for op in (
-        Operation.SEND_MESSAGE,
-        Operation.SEND_NOTIFICATION,
-        Operation.UPDATE_MESSAGE,
-        Operation.WEBHOOKS,
-        Operation.CHANNEL_MANAGEMENT,
-        Operation.SLASH_COMMANDS,
-        Operation.INTERACTIVE,
-        Operation.BOT_MENTIONS,
+    for capability in (
+        Capability.PRIVATE_REPLY,
+        Capability.THREADS,
+        Capability.UPDATE_MESSAGE,
+        Capability.FORMS,
+        Capability.BUTTONS,
+        Capability.PIN,
+        Capability.CHANNELS,
+        Capability.FIND_POSTED,
+        Capability.MENTIONS,
+        Capability.ALERT_IN_THREAD,
     ):
-        assert offline.supports(op)
-    for op in (
-        Operation.USER_MANAGEMENT,
-        Operation.DELETE_MESSAGE,
-    ):
-        assert not offline.supports(op)
+        assert offline.supports(capability)
+    # Slack answers a command through its response_url, never in the webhook's own response.
+    assert not offline.supports(Capability.ANSWER_IN_RESPONSE)
 
 
 def test_registry_builds_it() -> None:
@@ -285,9 +284,12 @@ def test_parse_slash_command(offline: SlackProvider) -> None:
     assert cmd.command == "/im"
     assert cmd.text == "declare sev2 Database timeouts on <#C1|checkout> & payments"
     assert cmd.user == Actor(user_id="U2147483697", user_name="Steve")
-    assert (cmd.channel_id, cmd.channel_name, cmd.team_id) == ("C2147483705", "incidents", "T0001")
-    assert cmd.response_url == "https://hooks.slack.com/commands/1234/5678"
-    assert cmd.trigger_id == "13345224609.738474920.8088930838d88f008e0"
+    assert (cmd.channel_id, cmd.channel_name) == ("C2147483705", "incidents")
+    assert cmd.reply_to == {
+        "response_url": "https://hooks.slack.com/commands/1234/5678",
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "team_id": "T0001",
+    }
     assert cmd.received_at == datetime.fromtimestamp(NOW, tz=UTC)
 
 
@@ -303,7 +305,7 @@ def test_parse_slash_command_without_trigger_id_keys_on_the_body(offline: SlackP
     inbound = offline.parse(signed_request(body))
     assert inbound.command is not None
     assert inbound.command.key == "slack:acme:" + hashlib.sha256(body).hexdigest()
-    assert inbound.command.trigger_id is None
+    assert "trigger_id" not in inbound.command.reply_to
 
 
 @pytest.mark.parametrize("drop", ["user_id", "command"])

@@ -25,9 +25,9 @@ from chatops_core.errors import (
     ProviderError,
     TriggerExpired,
 )
-from chatops_core.models import Actor, InboundCommand, MessageRef, Reply, Severity, Status
+from chatops_core.models import Actor, InboundCommand, MessageRef, Person, PostedText, Reply, Severity, Status
 from chatops_core.notifications import Announcement, IncidentSnapshot
-from chatops_core.providers.base import Inbound, InboundKind, Operation, Provider, WebhookRequest
+from chatops_core.providers.base import Capability, Inbound, InboundKind, Provider, WebhookRequest
 from chatops_core.providers.slack import SlackProvider, map_slack_error
 from chatops_core.providers.slack.actions import decode_metadata, encode_metadata, incident_from_block_id
 from chatops_core.providers.slack.render import age, announcement_blocks, announcement_text
@@ -127,10 +127,21 @@ def command(response_url: str | None, **overrides: Any) -> InboundCommand:
         "text": "declare",
         "user": Actor(user_id="U2147483697", user_name="steve"),
         "channel_id": "C0001",
-        "response_url": response_url,
+        "reply_to": {"response_url": response_url} if response_url else {},
     }
     values.update(overrides)
     return InboundCommand(**values)
+
+
+def triggered(
+    trigger_id: str, *, age: float = 0.0, response_url: str = "https://hooks.slack.com/c/1"
+) -> InboundCommand:
+    """A command typed ``age`` seconds ago whose trigger may open a form."""
+    return command(
+        None,
+        reply_to={"response_url": response_url, "trigger_id": trigger_id, "team_id": "T0001"},
+        received_at=datetime.now(UTC) - timedelta(seconds=age),
+    )
 
 
 def submitted(opened: dict[str, Any], values: dict[str, Any], user: str = "U2147483697") -> dict[str, Any]:
@@ -284,11 +295,14 @@ def test_parse_card_clicks(name: str, text: str, form: str | None, offline: Slac
     assert (cmd.text, cmd.form, cmd.source) == (text, form, "action")
     assert cmd.key == f"slack:acme:action:{action['action_ts']}"
     assert cmd.user == Actor(user_id="U2147483697", user_name="steve")
-    assert (cmd.channel_id, cmd.channel_name, cmd.team_id) == ("C0001", "incidents", "T0001")
-    assert cmd.message_ts == "1714564800.000100"
-    assert cmd.response_url == payload["response_url"]
-    assert cmd.trigger_id == payload["trigger_id"]
-    assert cmd.thread_ts is None and cmd.description is None
+    assert (cmd.channel_id, cmd.channel_name) == ("C0001", "incidents")
+    assert cmd.message_id == "1714564800.000100"
+    assert cmd.reply_to == {
+        "response_url": payload["response_url"],
+        "trigger_id": payload["trigger_id"],
+        "team_id": "T0001",
+    }
+    assert cmd.thread_id is None and cmd.description is None
     assert cmd.received_at == datetime.fromtimestamp(NOW, tz=UTC)
 
 
@@ -297,7 +311,7 @@ def test_parse_open_form_click_on_an_ephemeral_message(offline: SlackProvider) -
     assert "message" not in payload  # Slack sends no message for an ephemeral one
     cmd = parsed_command(offline, interaction(payload))
     assert (cmd.text, cmd.form, cmd.source) == ("declare", "declare", "action")
-    assert cmd.message_ts == "1714564800.000100"  # from the container
+    assert cmd.message_id == "1714564800.000100"  # from the container
     resolve = parsed_command(offline, interaction(load("block_actions_open_form_resolve.json")))
     assert (resolve.text, resolve.form) == ("resolve INC-12", "resolve")
 
@@ -365,9 +379,11 @@ def test_parse_declare_form(offline: SlackProvider) -> None:
     assert (cmd.source, cmd.form) == ("form", None)
     assert cmd.user == Actor(user_id="U2147483697", user_name="steve")
     assert (cmd.channel_id, cmd.channel_name) == ("C0001", "incidents")
-    assert cmd.response_url == "https://hooks.slack.com/commands/T0001/6246771400001/kq1hZ0CwYvUu8sXbJ3mD"
+    assert cmd.reply_to["response_url"] == (
+        "https://hooks.slack.com/commands/T0001/6246771400001/kq1hZ0CwYvUu8sXbJ3mD"
+    )
     assert cmd.key == "slack:acme:view:V06ABCD1234:1714565200.Xb3ZqL2w"
-    assert cmd.trigger_id == payload["trigger_id"]
+    assert cmd.reply_to["trigger_id"] == payload["trigger_id"]
 
 
 @pytest.mark.parametrize(
@@ -411,7 +427,9 @@ def test_parse_resolve_form(offline: SlackProvider) -> None:
     cmd = parsed_command(offline, interaction(load("view_submission_resolve.json")))
     assert cmd.text == "resolve INC-12 Raised the connection pool to 200.\nWatching for an hour."
     assert (cmd.source, cmd.channel_id) == ("form", "C0001")
-    assert cmd.response_url == "https://hooks.slack.com/actions/T0001/6246771408736/Zn8pX2jvRMH8b1nTlVZCv6sQ"
+    assert cmd.reply_to["response_url"] == (
+        "https://hooks.slack.com/actions/T0001/6246771408736/Zn8pX2jvRMH8b1nTlVZCv6sQ"
+    )
     assert cmd.key == "slack:acme:view:V06ABCD5678:1714565300.Qw9PzT1k"
 
 
@@ -433,7 +451,7 @@ def test_parse_form_with_unreadable_metadata(offline: SlackProvider) -> None:
     payload = load("view_submission_declare.json")
     payload["view"]["private_metadata"] = "not json"
     cmd = parsed_command(offline, interaction(payload))
-    assert (cmd.channel_id, cmd.response_url) == (None, None)
+    assert (cmd.channel_id, cmd.reply_to.get("response_url")) == (None, None)
 
 
 def test_parse_form_without_hash_keys_on_the_trigger(offline: SlackProvider) -> None:
@@ -466,21 +484,17 @@ def test_parse_mention_in_a_channel(offline: SlackProvider) -> None:
     assert cmd is not None
     # The mention goes, and Slack's escaping is undone.
     assert cmd.text == "declare sev2 Orders & payments <EU> failing"
-    assert (cmd.source, cmd.user, cmd.channel_id, cmd.team_id) == (
-        "mention",
-        Actor(user_id="U2147483697"),
-        "C0001",
-        "T0001",
-    )
-    assert cmd.thread_ts == "1714565400.000200"  # answered in a thread under the mention
+    assert (cmd.source, cmd.user, cmd.channel_id) == ("mention", Actor(user_id="U2147483697"), "C0001")
+    assert cmd.thread_id == "1714565400.000200"  # answered in a thread under the mention
     assert cmd.key == "slack:acme:event:Ev0701A1B2C3"
-    assert cmd.response_url is None and cmd.trigger_id is None and cmd.form is None
+    # No way to answer but the thread, and no form to open.
+    assert cmd.reply_to == {"team_id": "T0001"} and cmd.form is None
 
 
 def test_parse_mention_in_a_thread(offline: SlackProvider) -> None:
     cmd = parsed_command(offline, event_request(load("event_app_mention_thread.json")))
     assert cmd.text == "assign INC-12 <@U061F7AUR>"  # other people's mentions stay
-    assert cmd.thread_ts == "1714564800.000100"
+    assert cmd.thread_id == "1714564800.000100"
 
 
 def test_parse_direct_message(offline: SlackProvider) -> None:
@@ -489,7 +503,7 @@ def test_parse_direct_message(offline: SlackProvider) -> None:
     cmd = inbound.command
     assert cmd is not None
     assert (cmd.text, cmd.source, cmd.channel_id) == ("status INC-12", "mention", "D0701AB12CD")
-    assert cmd.thread_ts is None  # answered in the conversation itself
+    assert cmd.thread_id is None  # answered in the conversation itself
 
 
 @pytest.mark.parametrize(
@@ -555,7 +569,7 @@ def test_parse_timeline_reaction(offline: SlackProvider) -> None:
     cmd = inbound.command
     assert cmd is not None
     assert (cmd.source, cmd.text, cmd.user.user_id) == ("reaction", "", "U061F7AUR")
-    assert (cmd.channel_id, cmd.message_ts) == ("C0701INC12", "1714565600.000800")
+    assert (cmd.channel_id, cmd.message_id) == ("C0701INC12", "1714565600.000800")
     assert cmd.key == "slack:acme:event:Ev0701S1T2U3"
 
 
@@ -619,8 +633,11 @@ def test_other_events_are_acknowledged_with_their_key(offline: SlackProvider) ->
 CONTEXT = {"channel_id": "C0001", "channel_name": "incidents", "response_url": "https://hooks.slack.com/c/1"}
 
 
+FORM_CONTEXT = {"channel_id": "C0001", "channel_name": "incidents"}
+
+
 def test_open_declare_form(provider: SlackProvider, fake: FakeSlack) -> None:
-    provider.open_form("123.456.abc", "declare", incident_id=None, context=CONTEXT)
+    provider.open_form(triggered("123.456.abc"), "declare", incident_id=None, context=FORM_CONTEXT)
     (opened,) = fake.views()
     assert opened["trigger_id"] == "123.456.abc"
     view = opened["view"]
@@ -634,18 +651,18 @@ def test_open_declare_form(provider: SlackProvider, fake: FakeSlack) -> None:
 
 
 def test_open_resolve_form(provider: SlackProvider, fake: FakeSlack) -> None:
-    provider.open_form("123.456.abd", "resolve", incident_id="INC-12", context=CONTEXT)
+    provider.open_form(triggered("123.456.abd"), "resolve", incident_id="INC-12", context=FORM_CONTEXT)
     view = fake.views()[0]["view"]
     assert view["callback_id"] == "im:resolve"
     assert view["title"]["text"] == "Resolve INC-12"
     assert [b["block_id"] for b in view["blocks"]] == ["note"]
     assert decode_metadata(view["private_metadata"]) == {**CONTEXT, "incident_id": "INC-12"}
     with pytest.raises(ProviderError):
-        provider.open_form("123.456.abe", "resolve", incident_id=None, context=CONTEXT)
+        provider.open_form(triggered("123.456.abe"), "resolve", incident_id=None, context=FORM_CONTEXT)
 
 
 def test_long_incident_id_keeps_the_modal_title_short(provider: SlackProvider, fake: FakeSlack) -> None:
-    provider.open_form("123.456.abf", "resolve", incident_id="INC-123456789012345678", context={})
+    provider.open_form(triggered("123.456.abf"), "resolve", incident_id="INC-123456789012345678", context={})
     assert len(fake.views()[0]["view"]["title"]["text"]) <= 24
 
 
@@ -661,10 +678,10 @@ def test_open_form_with_a_dead_trigger(
     setup: Any, code: str, provider: SlackProvider, fake: FakeSlack
 ) -> None:
     if code == "exchanged_trigger_id":
-        provider.open_form("123.456.abc", "declare", incident_id=None, context=CONTEXT)
+        provider.open_form(triggered("123.456.abc"), "declare", incident_id=None, context=FORM_CONTEXT)
     setup(fake)
     with pytest.raises(TriggerExpired) as info:
-        provider.open_form("123.456.abc", "declare", incident_id=None, context=CONTEXT)
+        provider.open_form(triggered("123.456.abc"), "declare", incident_id=None, context=FORM_CONTEXT)
     assert isinstance(info.value, Permanent)
     assert info.value.details["slack_error"] == code
     assert fake.calls("views.open")[-1].error == code
@@ -672,11 +689,27 @@ def test_open_form_with_a_dead_trigger(
 
 def test_open_form_with_a_malformed_trigger(provider: SlackProvider) -> None:
     with pytest.raises(TriggerExpired):
-        provider.open_form("not-a-trigger", "declare", incident_id=None, context=CONTEXT)
+        provider.open_form(triggered("not-a-trigger"), "declare", incident_id=None, context=FORM_CONTEXT)
+
+
+@pytest.mark.parametrize("age", [2.5, 3.0, 60.0])
+def test_a_trigger_too_old_opens_no_form(age: float, provider: SlackProvider, fake: FakeSlack) -> None:
+    # A trigger_id lives 3 s: one this old is not even tried.
+    with pytest.raises(TriggerExpired):
+        provider.open_form(
+            triggered("123.456.abc", age=age), "declare", incident_id=None, context=FORM_CONTEXT
+        )
+    assert fake.views() == [] and fake.calls("views.open") == []
+
+
+def test_a_command_without_a_trigger_opens_no_form(provider: SlackProvider, fake: FakeSlack) -> None:
+    with pytest.raises(TriggerExpired):
+        provider.open_form(command(None), "declare", incident_id=None, context=FORM_CONTEXT)
+    assert fake.calls("views.open") == []
 
 
 def test_submitting_an_opened_form_round_trips(provider: SlackProvider, fake: FakeSlack) -> None:
-    provider.open_form("123.456.abc", "declare", incident_id=None, context=CONTEXT)
+    provider.open_form(triggered("123.456.abc"), "declare", incident_id=None, context=FORM_CONTEXT)
     opened = fake.views()[0]["view"]
     values = {
         "title": {"title": {"type": "plain_text_input", "value": "Queue backlog"}},
@@ -685,7 +718,8 @@ def test_submitting_an_opened_form_round_trips(provider: SlackProvider, fake: Fa
     }
     cmd = parsed_command(provider, interaction(submitted(opened, values)))
     assert cmd.text == "declare sev1 Queue backlog"
-    assert (cmd.channel_id, cmd.channel_name, cmd.response_url) == (
+    # The way to answer the person comes back with the form.
+    assert (cmd.channel_id, cmd.channel_name, cmd.reply_to["response_url"]) == (
         "C0001",
         "incidents",
         "https://hooks.slack.com/c/1",
@@ -798,7 +832,12 @@ def test_message_text(provider: SlackProvider, fake: FakeSlack) -> None:
     channel = fake.channel_id("incidents")
     first = fake.add_message("incidents", "rolled back 10:40 deploy", user="U061F7AUR")
     fake.add_message("incidents", "later message", user="U2147483697")
-    assert provider.message_text(channel, first) == ("U061F7AUR", "rolled back 10:40 deploy")
+    fake.add_user("U061F7AUR", "erin")
+    assert provider.message_text(channel, first) == PostedText(
+        author=Person(instance="acme", user_id="U061F7AUR", display="erin"),
+        text="rolled back 10:40 deploy",
+        at=datetime.fromtimestamp(float(first), tz=UTC),
+    )
     (call,) = fake.calls("conversations.history")
     assert call.params["latest"] == first
     assert call.params["inclusive"] in ("1", "true", True)
@@ -809,14 +848,27 @@ def test_message_text_of_a_thread_reply(provider: SlackProvider, fake: FakeSlack
     channel = fake.channel_id("incidents")
     parent = fake.add_message("incidents", "what changed?", user="U2147483697")
     reply = fake.add_message("incidents", "the pool size", user="U061F7AUR", thread_ts=parent)
-    assert provider.message_text(channel, reply) == ("U061F7AUR", "the pool size")
-    assert [c.method for c in fake.calls()] == ["conversations.history", "conversations.replies"]
+    posted = provider.message_text(channel, reply)
+    assert (posted.author and posted.author.user_id, posted.text) == ("U061F7AUR", "the pool size")
+    assert [c.method for c in fake.calls()] == [
+        "conversations.history",
+        "conversations.replies",
+        "users.info",
+    ]
+
+
+def test_message_text_of_someone_slack_will_not_name(provider: SlackProvider, fake: FakeSlack) -> None:
+    channel = fake.channel_id("incidents")
+    first = fake.add_message("incidents", "rolled back", user="U061F7AUR")
+    fake.fail("users.info", status=200, body={"ok": False, "error": "missing_scope"})
+    posted = provider.message_text(channel, first)
+    assert posted.author == Person(instance="acme", user_id="U061F7AUR", display="U061F7AUR")
 
 
 def test_message_text_of_the_bots_own_post(provider: SlackProvider, fake: FakeSlack) -> None:
     ref = provider.announce("#incidents", card())
-    author, text = provider.message_text(ref.channel_id, ref.message_id)
-    assert author == BOT and "INC-12" in text
+    posted = provider.message_text(ref.channel_id, ref.message_id)
+    assert posted.author is not None and posted.author.user_id == BOT and "INC-12" in posted.text
 
 
 def test_message_text_not_found(provider: SlackProvider, fake: FakeSlack) -> None:
@@ -858,13 +910,13 @@ def test_invalid_arguments_naming_the_trigger_is_trigger_expired(
         },
     )
     with pytest.raises(TriggerExpired):
-        provider.open_form("123.456.abc", "declare", incident_id=None, context={})
+        provider.open_form(triggered("123.456.abc"), "declare", incident_id=None, context={})
 
 
 def test_providers_without_these_operations_say_so() -> None:
     class Minimal(Provider):
         type: ClassVar[str] = "minimal"
-        operations: ClassVar[frozenset[Operation]] = frozenset({Operation.SEND_MESSAGE})
+        capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
         def verify(self, request: WebhookRequest) -> None:
             return None
@@ -883,12 +935,14 @@ def test_providers_without_these_operations_say_so() -> None:
 
     minimal = Minimal("m", None)
     calls = [
-        lambda: minimal.open_form("1.2.a", "declare", incident_id=None, context={}),
+        lambda: minimal.open_form(triggered("1.2.a"), "declare", incident_id=None, context={}),
         lambda: minimal.offer_form(command(None), "declare", None),
         lambda: minimal.reply_in_thread("C1", None, Reply(text="x")),
         lambda: minimal.message_text("C1", "1.1"),
         lambda: minimal.pin("C1", "1.1"),
         lambda: minimal.archive("C1"),
+        lambda: minimal.update_announcement(MessageRef(channel_id="C1", message_id="1.1"), card()),
+        lambda: minimal.create_channel("inc-1"),
     ]
     for call in calls:
         with pytest.raises(OperationNotSupported):
@@ -896,8 +950,9 @@ def test_providers_without_these_operations_say_so() -> None:
 
 
 def test_slack_declares_interactive_and_mentions(offline: SlackProvider) -> None:
-    assert offline.supports(Operation.INTERACTIVE)
-    assert offline.supports(Operation.BOT_MENTIONS)
+    assert offline.supports(Capability.FORMS)
+    assert offline.supports(Capability.BUTTONS)
+    assert offline.supports(Capability.MENTIONS)
 
 
 # -- which card a click was made on, and who a mention names ---------------------------------

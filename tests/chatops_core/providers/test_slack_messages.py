@@ -17,7 +17,7 @@ import pytest
 from chatops_core.errors import ConnectionFailed
 from chatops_core.models import Severity, Status
 from chatops_core.notifications import Announcement, IncidentSnapshot
-from chatops_core.providers.base import Operation
+from chatops_core.providers.base import Capability
 from chatops_core.providers.slack import SlackProvider
 from chatops_core.providers.slack.render import (
     alert_blocks,
@@ -153,7 +153,7 @@ def breach() -> Announcement:
 def test_an_alert_goes_in_the_cards_thread_and_to_the_channel(
     provider: SlackProvider, fake: FakeSlack
 ) -> None:
-    assert provider.supports(Operation.ALERT_IN_THREAD)
+    assert provider.supports(Capability.ALERT_IN_THREAD)
     card = provider.announce("#incidents", announcement(), key="card-key")
     ref = provider.alert("#incidents", breach(), thread=card, key="alert-key")
     card_message, alert = fake.messages("incidents")

@@ -1,10 +1,11 @@
 """A local stand-in for Slack, so the product can be tried with no workspace.
 
-``chatops run`` starts it when no platform is configured. It answers the Web API calls the bot
-makes as Slack does (https://docs.slack.dev/reference/methods) and prints each thing the bot
-does, one or a few lines each, with channel and user names rather than ids: posts, updates,
-thread replies, private answers, channels created, topics, invitations and removals, pins,
-archives and forms opened. ``chatops simulate`` plays the person typing commands: it tells the
+``chatops run`` starts it when no platform is configured (see
+:mod:`chatops_core.providers.devtools`). It answers the Web API calls the bot makes as Slack
+does (https://docs.slack.dev/reference/methods) and prints each thing the bot does, one or a
+few lines each, with channel and user names rather than ids: posts, updates, thread replies,
+private answers, channels created, topics, invitations and removals, pins, archives and forms
+opened. ``chatops simulate`` plays the person typing commands: it tells the
 playground who it is and where it types (``POST /playground/session``), and gets a response
 URL on the playground, which prints each answer and passes it on to ``simulate``.
 
@@ -29,14 +30,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from chatops_core.providers.devtools import NAMES_PATH, SESSION_PATH
 from chatops_core.providers.slack.plaintext import block_lines, mrkdwn_text, view_lines
 
 STATE_FILE = "playground.json"
+# Under the data directory: the signing secret of the playground's instance, generated once so
+# that `chatops simulate` signs with the one the running stack checks.
+SECRET_FILE = "playground.secret"
 BOT_USER_ID = "UPLAYGROUND"
 BOT_NAME = "incident-bot"
 TEAM_ID = "TPLAYGROUND"
-SESSION_PATH = "/playground/session"
-NAMES_PATH = "/playground/names"
 RESPONSE_PREFIX = "/commands/"
 # Messages kept for conversations.history (the bot looks for its earlier posts there).
 MAX_MESSAGES = 500
@@ -103,6 +106,7 @@ class Playground:
         out: Callable[[str], None] | None = None,
     ) -> None:
         self._host = host
+        self._data_dir = data_dir
         self._state_file = data_dir / STATE_FILE if data_dir is not None else None
         self._out = out or _print
         self._server = _PlaygroundServer((host, port), _Handler)
@@ -118,6 +122,7 @@ class Playground:
         self._sessions: dict[str, _Session] = {}
         self._triggers: dict[str, str] = {}  # trigger id -> session token
         self._forwards: list[tuple[str, Any]] = []  # to pass on to `simulate` once answered
+        self._secret: str | None = None
         self._load()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -135,6 +140,30 @@ class Playground:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def config_toml(self, instance: str) -> str:
+        """The ``[providers.<instance>]`` table of a Slack instance that talks to this playground.
+
+        Its signing secret is generated once and kept in the data directory, so that
+        ``chatops simulate`` signs with the same one.
+        """
+        lines = [
+            f"[providers.{instance}]",
+            'type = "slack"',
+            'bot_token = "xoxb-playground"',
+            f"signing_secret = {json.dumps(self._signing_secret())}",
+            f"api_url = {json.dumps(self.api_url)}",
+            f"bot_user_id = {json.dumps(BOT_USER_ID)}",
+            'default_channel = "#incidents"',
+            "create_incident_channels = true",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _signing_secret(self) -> str:
+        with self._lock:
+            if self._secret is None:
+                self._secret = _kept_secret(self._data_dir)
+            return self._secret
 
     # -- names -----------------------------------------------------------------------------
     def name_of(self, ref: str) -> str | None:
@@ -448,7 +477,7 @@ class Playground:
             token = secrets.token_urlsafe(16)
             forward = request.get("forward_url")
             self._sessions[token] = _Session(user_id, channel.id, str(forward) if forward else None)
-            trigger = str(request.get("trigger_id") or "")
+            trigger = str(request.get("trigger") or "")
             if trigger:
                 self._triggers[trigger] = token
                 while len(self._triggers) > MAX_SESSIONS:
@@ -459,7 +488,7 @@ class Playground:
         return {
             "channel_id": channel.id,
             "channel_name": channel.name,
-            "response_url": f"{self.url}{RESPONSE_PREFIX}{token}",
+            "reply_url": f"{self.url}{RESPONSE_PREFIX}{token}",
         }
 
     def respond(self, token: str, body: Any) -> tuple[int, str]:
@@ -642,45 +671,18 @@ class _PlaygroundServer(ThreadingHTTPServer):
     playground: Playground
 
 
-def write_playground_config(data_dir: Path, api_url: str, public_url: str | None) -> Path:
-    """A configuration with one Slack instance talking to the playground.
-
-    The signing secret is generated once and kept in ``var/`` so ``chatops simulate`` signs
-    with the same one.
-    """
-    path = data_dir / "playground.toml"
-    secret_file = data_dir / "playground.secret"
-    if secret_file.exists():
-        secret = secret_file.read_text().strip()
-    else:
-        secret = secrets.token_hex(16)
-        secret_file.write_text(secret)
-        secret_file.chmod(0o600)
-    lines = ["[chatops]"]
-    if public_url:
-        lines.append(f"public_url = {json.dumps(public_url)}")
-    lines += [
-        "",
-        "[providers.slack]",
-        'type = "slack"',
-        'bot_token = "xoxb-playground"',
-        f"signing_secret = {json.dumps(secret)}",
-        f"api_url = {json.dumps(api_url)}",
-        f"bot_user_id = {json.dumps(BOT_USER_ID)}",
-        'default_channel = "#incidents"',
-        "create_incident_channels = true",
-        "",
-    ]
-    path.write_text("\n".join(lines))
-    path.chmod(0o600)
-    return path
-
-
-def playground_config(data_dir: Path) -> Path | None:
-    path = data_dir / "playground.toml"
-    return path if path.exists() else None
-
-
-def playground_url(api_url: str) -> str:
-    """The playground's base URL from its Web API URL (``http://host:port/api/``)."""
-    return api_url.rstrip("/").removesuffix("/api")
+def _kept_secret(data_dir: Path | None) -> str:
+    """The playground's signing secret: the one kept under ``data_dir``, else a new one (kept
+    there, readable by the owner only)."""
+    if data_dir is None:
+        return secrets.token_hex(16)
+    path = data_dir / SECRET_FILE
+    if path.exists():
+        kept = path.read_text(encoding="utf-8").strip()
+        if kept:
+            return kept
+    secret = secrets.token_hex(16)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secret)
+    return secret

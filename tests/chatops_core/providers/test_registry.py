@@ -1,0 +1,64 @@
+"""The provider packages are found by themselves, and each instance gets its platform's provider."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatops_core.errors import ProviderNotFound
+from chatops_core.providers import build_providers, default_registry, provider_packages, provider_types
+from chatops_core.providers.config import ProviderSettingsBase
+from chatops_core.providers.mattermost.config import MattermostSettings
+from chatops_core.providers.slack import SlackProvider
+from chatops_core.providers.slack.config import SlackSettings
+
+
+def test_each_platform_package_is_found_with_its_provider_and_settings() -> None:
+    found = provider_packages()
+    assert {"slack", "mattermost"} <= set(found)
+    assert provider_types() == sorted(found)
+    assert found["slack"].package == "chatops_core.providers.slack"
+    assert found["slack"].provider is SlackProvider and found["slack"].settings_model is SlackSettings
+    assert found["mattermost"].settings_model is MattermostSettings
+    for kind, package in found.items():
+        assert package.provider.type == kind
+        assert issubclass(package.settings_model, ProviderSettingsBase)
+
+
+def test_each_instance_gets_the_provider_of_its_type() -> None:
+    providers = build_providers({"acme": SlackSettings(bot_token="xoxb-1", signing_secret="s")})
+    assert isinstance(providers["acme"], SlackProvider) and providers["acme"].name == "acme"
+    assert set(default_registry().types()) == set(provider_types())
+
+
+def test_a_type_no_package_provides_is_refused() -> None:
+    class Elsewhere(ProviderSettingsBase):
+        type: str = "elsewhere"
+
+    with pytest.raises(ProviderNotFound) as info:
+        build_providers({"x": Elsewhere()})
+    assert "no provider of type 'elsewhere' for instance 'x'" in str(info.value)
+
+
+def test_each_instance_learns_where_the_platform_reaches_it() -> None:
+    # Mattermost's buttons carry the address their clicks go to: with nothing but
+    # public_url configured, cards still get buttons aimed at this instance's webhook.
+    from chatops_core.settings import Settings
+
+    settings = Settings(
+        public_url="https://chatops.example.com",
+        providers={
+            "mm": MattermostSettings(
+                url="https://mattermost.example.com",
+                bot_token="b" * 26,
+                command_token="c" * 26,
+                actions_secret="a" * 32,
+                team_id="t" * 26,
+            )
+        },
+    )
+    (provider,) = build_providers(settings.providers, webhook_url=settings.webhook_url).values()
+    assert provider.public_webhook_url == "https://chatops.example.com/webhooks/mm"
+    from chatops_core.providers.mattermost import MattermostProvider
+
+    assert isinstance(provider, MattermostProvider)
+    assert provider.webhook_url == "https://chatops.example.com/webhooks/mm"
