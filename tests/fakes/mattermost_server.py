@@ -527,7 +527,8 @@ class FakeMattermost:
     Switches: ``require_membership`` (posting where the bot is not a member is 403),
     ``ephemeral_allowed`` (False: ``POST /posts/ephemeral`` is 403, as for a bot without
     ``create_post_ephemeral``), ``single_use_triggers``, ``trigger_ttl``,
-    ``channel_name_min_length`` (2, or 1 as the newest servers).
+    ``channel_name_min_length`` (2, or 1 as the newest servers). ``port``: where to listen
+    (0: a free port).
     """
 
     def __init__(
@@ -542,6 +543,7 @@ class FakeMattermost:
         single_use_triggers: bool = True,
         channel_name_min_length: int = 2,
         seed: int = 0,
+        port: int = 0,
     ) -> None:
         self.token = token
         self.command_token = command_token
@@ -553,6 +555,7 @@ class FakeMattermost:
         self.channel_name_min_length = channel_name_min_length
         self.require_membership = False
         self.ephemeral_allowed = True
+        self._port = port
         self._rng = random.Random(seed)
         self._trigger_key = self._rng.randbytes(32)
         self._lock = threading.RLock()
@@ -583,7 +586,7 @@ class FakeMattermost:
         """Listen on a free port of 127.0.0.1 (idempotent)."""
         if self._server is not None:
             return self
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -627,10 +630,10 @@ class FakeMattermost:
         return f"{self.url}/api/v4"
 
     # -- state set-up ------------------------------------------------------------------
-    def add_user(self, username: str, *, is_bot: bool = False) -> str:
-        """Create a user directly; returns its id."""
+    def add_user(self, username: str, *, is_bot: bool = False, user_id: str | None = None) -> str:
+        """Create a user directly (with ``user_id``, or a new id); returns its id."""
         with self._lock:
-            user = _User(id=self._new_id(), username=username, is_bot=is_bot, create_at=self._ms())
+            user = _User(id=user_id or self._new_id(), username=username, is_bot=is_bot, create_at=self._ms())
             self._users[user.id] = user
             return user.id
 
@@ -641,11 +644,13 @@ class FakeMattermost:
         type: str = "O",  # noqa: A002 - Mattermost's field name
         members: Iterable[str] = (),
         display_name: str | None = None,
+        channel_id: str | None = None,
     ) -> str:
-        """Create a channel directly (no validation); returns its id."""
+        """Create a channel directly (no validation; with ``channel_id``, or a new id);
+        returns its id."""
         with self._lock:
             channel = _Channel(
-                id=self._new_id(),
+                id=channel_id or self._new_id(),
                 team_id=self.team_id,
                 name=name,
                 display_name=display_name or name.replace("-", " ").title(),

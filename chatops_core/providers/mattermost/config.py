@@ -2,8 +2,10 @@
 
 The keys every provider type shares (``type``, ``bot_name``, ``default_channel``,
 ``enable_notifications``, ``create_incident_channels``, ``archive_on_close``,
-``notification_channels``, ``timeout``, ``bot_user_id``) have the names and defaults they
-have for Slack; the rest is Mattermost's own:
+``notification_channels``, ``timeout``, ``bot_user_id``) come from
+:class:`~chatops_core.providers.config.ProviderSettingsBase`, with the names, types and
+defaults every type has (here channel references are checked as Mattermost writes them);
+the rest is Mattermost's own:
 
 - ``url``: the server's address; REST API v4 is under ``{url}/api/v4``
   (https://api.mattermost.com/).
@@ -14,6 +16,8 @@ have for Slack; the rest is Mattermost's own:
   when a button is clicked or a dialog submitted, so the buttons and dialogs we post carry a
   signed, expiring context (see :mod:`.verify`) and this is its key
   (https://developers.mattermost.com/integrate/plugins/interactive-messages/).
+- ``webhook_url``: where Mattermost sends those clicks and submissions, this instance's
+  ``{public_url}/webhooks/<instance>``.
 
 Channels are written as Mattermost names them in URLs (``incidents``, lowercase) or as
 26-character channel ids; a leading ``~`` (Mattermost's channel mention) or ``#`` is dropped.
@@ -26,9 +30,10 @@ import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from chatops_core.models import Severity
+from chatops_core.providers.config import ProviderSettingsBase
 
 API_PATH = "/api/v4"
 MIN_ACTIONS_SECRET_LENGTH = 16
@@ -73,11 +78,12 @@ def _secret(value: SecretStr, what: str) -> SecretStr:
     return SecretStr(text)
 
 
-class MattermostSettings(BaseModel):
+class MattermostSettings(ProviderSettingsBase):
     """One Mattermost server and team, reached by a bot account and a ``/im`` slash command."""
 
-    # hide_input_in_errors: a validation error must not print a token given in the wrong place.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, title="Mattermost")
+    # The base forbids unknown keys and keeps input out of validation errors, so a token
+    # given in the wrong place is not printed.
+    model_config = ConfigDict(title="Mattermost")
 
     type: Literal["mattermost"] = Field(
         default="mattermost", description="Provider type of this instance; always 'mattermost'."
@@ -109,7 +115,6 @@ class MattermostSettings(BaseModel):
             "26-character id of the team where incident channels are created and channel names are looked up."
         )
     )
-    bot_name: str = Field(default="incident-bot", description="Name the bot goes by in messages.")
     default_channel: str | None = Field(
         default="incidents",
         description=(
@@ -117,14 +122,8 @@ class MattermostSettings(BaseModel):
             "in the team (as in its URL, e.g. 'incidents') or a 26-character channel id."
         ),
     )
-    enable_notifications: bool = Field(
-        default=True, description="Deliver incident notifications to this instance."
-    )
     create_incident_channels: bool = Field(
         default=False, description="Create a channel of its own for each declared incident in the team."
-    )
-    archive_on_close: bool = Field(
-        default=False, description="Archive an incident's own channel when the incident is closed."
     )
     notification_channels: dict[Severity, str] = Field(
         default_factory=dict,
@@ -144,6 +143,14 @@ class MattermostSettings(BaseModel):
         description=(
             "How long a posted button (and an opened dialog) stays usable, in seconds; a click on an "
             "older one is refused. Default 30 days."
+        ),
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description=(
+            "The URL Mattermost sends button clicks and dialog submissions to: this instance's "
+            "webhook URL, {public_url}/webhooks/<instance>. When unset, the service's own "
+            "public_url gives it."
         ),
     )
     bot_user_id: str | None = Field(
@@ -175,6 +182,19 @@ class MattermostSettings(BaseModel):
             _ = parts.port  # raises on a port that is not a number or out of range
         except ValueError:
             raise ValueError("url has an invalid port") from None
+        return url
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = value.strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("webhook_url must be an http:// or https:// URL with a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("webhook_url must not contain a user name or password")
         return url
 
     @field_validator("bot_token")

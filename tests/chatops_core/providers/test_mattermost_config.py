@@ -10,7 +10,7 @@ from pydantic import SecretStr, ValidationError
 
 from chatops_core.models import Severity
 from chatops_core.providers.mattermost.config import DEFAULT_ACTION_TTL_SECONDS, MattermostSettings
-from chatops_core.settings import SlackSettings
+from chatops_core.providers.slack.config import SlackSettings
 
 BOT_TOKEN = "m8rb5i3yh7nwxgfpz9u1t4kdoa"
 COMMAND_TOKEN = "qzgakf1nx3yt9dr4n8585ihbxy"

@@ -1,0 +1,337 @@
+"""Mattermost end to end: real gunicorn, a real Celery worker and Redis, the real REST client
+against the local server that plays Mattermost. Commands are sent as Mattermost sends them,
+and every click is made on a button a posted card really shows, the way Mattermost sends it
+(to the button's own ``integration.url``, with its context).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from chatops_core.models import Status
+from chatops_core.settings import load_settings
+from chatops_core.stack import EmbeddedRedis, free_port, gunicorn_argv, worker_argv
+from chatops_core.store import IncidentStore
+from tests.fakes.mattermost_server import FakeMattermost, send
+
+pytestmark = pytest.mark.e2e
+
+ACTIONS_SECRET = "e2e-mattermost-actions-0123456789abcdef"
+API_TOKEN = "e2e-api-token-0123456789"
+INSTANCE = "mm"
+
+
+class MattermostStack:
+    """The ingress and a worker configured with one Mattermost instance."""
+
+    def __init__(self, tmp: Path, broker_url: str, mm: FakeMattermost) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.webhook_url = f"{self.base_url}/webhooks/{INSTANCE}"
+        self.tmp = tmp
+        self.database_url = f"sqlite:///{tmp / 'chatops.db'}"
+        config = tmp / "chatops.toml"
+        config.write_text(
+            f"""
+[chatops]
+public_url = "{self.base_url}"
+incident_url = "https://incidents.example.com/incidents/{{id}}"
+
+[providers.{INSTANCE}]
+type = "mattermost"
+url = "{mm.url}"
+bot_token = "${{E2E_MM_BOT_TOKEN}}"
+command_token = "${{E2E_MM_COMMAND_TOKEN}}"
+actions_secret = "${{E2E_MM_ACTIONS_SECRET}}"
+team_id = "{mm.team_id}"
+webhook_url = "{self.webhook_url}"
+default_channel = "incidents"
+create_incident_channels = true
+timeout = 5
+[providers.{INSTANCE}.notification_channels]
+"SEV-1" = "critical-incidents"
+"SEV-2" = "major-incidents"
+"""
+        )
+        self.env = dict(os.environ)
+        self.env.update(
+            CHATOPS_CONFIG=str(config),
+            CHATOPS_BROKER_URL=broker_url,
+            CHATOPS_DATABASE_URL=self.database_url,
+            CHATOPS_PORT=str(self.port),
+            CHATOPS_DATA_DIR=str(tmp / "var"),
+            CHATOPS_LOG_LEVEL="INFO",
+            CHATOPS_API_TOKEN=API_TOKEN,
+            E2E_MM_BOT_TOKEN=mm.token,
+            E2E_MM_COMMAND_TOKEN=mm.command_token,
+            E2E_MM_ACTIONS_SECRET=ACTIONS_SECRET,
+        )
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "chatops_core.cli", "db", "upgrade"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        settings = load_settings(self.env["CHATOPS_CONFIG"], self.env)
+        for name, argv in (
+            ("ingress", gunicorn_argv(settings, workers=2)),
+            ("worker", worker_argv(concurrency=4)),
+        ):
+            log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            self.processes[name] = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes.values()):
+                self.stop()
+                raise RuntimeError("stack did not come up:\n" + self.logs())
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def logs(self) -> str:
+        out = []
+        for name in self.processes:
+            path = self.tmp / f"{name}.log"
+            if path.exists():
+                out.append(f"--- {name} ---\n" + path.read_text()[-6000:])
+        return "\n".join(out)
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def store(self) -> IncidentStore:
+        return IncidentStore(self.database_url)
+
+
+@pytest.fixture(scope="module")
+def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("CHATOPS_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def mm() -> Iterator[FakeMattermost]:
+    with FakeMattermost() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, broker_url: str, mm: FakeMattermost
+) -> Iterator[MattermostStack]:
+    redis.Redis.from_url(broker_url).flushdb()
+    running = MattermostStack(Path(tmp_path_factory.mktemp("mmstack")), broker_url, mm)
+    running.start()
+    yield running
+    running.stop()
+
+
+def _cards(mm: FakeMattermost, channel: str, incident: str) -> list[dict[str, Any]]:
+    """The bot's cards of ``incident`` in ``channel``."""
+    found = []
+    for post in mm.posts(channel):
+        for attachment in (post.get("props") or {}).get("attachments") or []:
+            if str(attachment.get("title", "")).startswith(f"{incident}:"):
+                found.append(post)
+    return found
+
+
+def _fields(post: dict[str, Any]) -> dict[str, str]:
+    attachment = post["props"]["attachments"][0]
+    return {f["title"]: f["value"] for f in attachment.get("fields") or []}
+
+
+def _buttons(post: dict[str, Any]) -> list[str]:
+    return [a["id"] for a in post["props"]["attachments"][0].get("actions") or []]
+
+
+def _declared(mm: FakeMattermost, stack: MattermostStack, title: str) -> str:
+    """The id of the incident the bot said was declared with ``title``."""
+    said = _wait(
+        mm, stack, lambda: [r["text"] for r in mm.responses() if f": {title} (" in r.get("text", "")], title
+    )
+    return str(said[0].split()[0])
+
+
+def _status_is(mm: FakeMattermost, post_id: str, status: str) -> dict[str, Any] | None:
+    post = mm.post(post_id)
+    return post if post is not None and _fields(post).get("Status") == status else None
+
+
+def _wait(mm: FakeMattermost, stack: MattermostStack, predicate: Any, what: str, timeout: float = 20) -> Any:
+    try:
+        return mm.wait_for(predicate, timeout=timeout, message=what)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{stack.logs()}") from None
+
+
+def test_declare_click_acknowledge_resolve_with_a_note_and_close(
+    mm: FakeMattermost, stack: MattermostStack
+) -> None:
+    answer = mm.run_slash_command(stack.webhook_url, "declare sev2 Database timeouts", user="alice")
+    assert answer.status == 200
+
+    inc = _declared(mm, stack, "Database timeouts")
+    assert [r["text"] for r in mm.responses() if inc in r.get("text", "")][0].startswith(
+        f"{inc} declared by alice"
+    )
+    slug = f"{inc.lower()}-database-timeouts"
+    channel = _wait(mm, stack, lambda: mm.channel(slug), "the incident channel")
+    assert mm.user_id("alice") in channel["members"]
+    routed = _wait(mm, stack, lambda: _cards(mm, "major-incidents", inc), "the routed card")[0]
+    own = _wait(mm, stack, lambda: _cards(mm, slug, inc), "the channel card")[0]
+    assert _buttons(routed) == ["ack", "mitigate", "resolve", "escalate"]
+    assert _wait(mm, stack, lambda: mm.post(own["id"])["is_pinned"], "the pinned card")  # type: ignore[index]
+
+    # Bob clicks Acknowledge on the routed card: Mattermost gets {} and the card is edited.
+    clicked = mm.click(routed["id"], "ack", user="bob")
+    assert clicked.status == 200 and clicked.json == {}
+    acked = _wait(mm, stack, lambda: _status_is(mm, routed["id"], "Acknowledged"), "the acknowledged card")
+    assert _fields(acked)["Commander"] == "@bob"
+    assert _buttons(acked) == ["mitigate", "resolve", "escalate"]
+    _wait(mm, stack, lambda: _status_is(mm, own["id"], "Acknowledged"), "the channel card edited")
+    assert mm.calls("update_post") == []
+    assert len(_cards(mm, "major-incidents", inc)) == 1  # edited in place, never reposted
+
+    # Resolve opens the dialog; its submission carries the note.
+    opened = len(mm.dialogs())
+    assert mm.click(acked["id"], "resolve", user="bob").status == 200
+    _wait(mm, stack, lambda: len(mm.dialogs()) > opened, "the resolve dialog", timeout=10)
+    dialog = mm.dialogs()[-1]
+    assert dialog["url"] == stack.webhook_url and dialog["dialog"]["callback_id"] == "resolve"
+    submitted = send(mm.dialog_submission({"note": "Failed over to the replica"}, channel="major-incidents"))
+    assert submitted.status == 200 and submitted.json == {}
+    resolved = _wait(mm, stack, lambda: _status_is(mm, routed["id"], "Resolved"), "the resolved card")
+    assert _buttons(resolved) == []
+
+    # Close, typed in the incident's own channel without the id.
+    assert mm.run_slash_command(stack.webhook_url, "close", user="alice", channel=channel["id"]).status == 200
+    _wait(mm, stack, lambda: _status_is(mm, routed["id"], "Closed"), "the closed card")
+
+    store = stack.store()
+    number = int(inc.removeprefix("INC-"))
+    incident = store.get(number)
+    assert incident.status is Status.CLOSED
+    assert incident.resolution == "Failed over to the replica"
+    assert incident.commander == "bob" and incident.commander_instance == INSTANCE
+    kinds = [entry.kind.value for entry in store.timeline(number)]
+    assert kinds[:1] == ["declared"] and "acknowledged" in kinds and "resolved" in kinds and "closed" in kinds
+
+
+def test_a_forged_command_token_or_click_context_is_401_and_changes_nothing(
+    mm: FakeMattermost, stack: MattermostStack
+) -> None:
+    assert mm.run_slash_command(stack.webhook_url, "declare sev2 Cache misses", user="alice").status == 200
+    inc = _declared(mm, stack, "Cache misses")
+    card = _wait(mm, stack, lambda: _cards(mm, "major-incidents", inc), "the card")[0]
+    time.sleep(1.0)  # let the declare's steps settle
+    before = (len(mm.calls("create_post")), len(mm.calls("patch_post")), len(mm.responses()))
+
+    forged_command = mm.slash_command(f"ack {inc}", token="not-the-command-token-00000")
+    assert send(forged_command, stack.webhook_url).status == 401
+    status, _ = stack.post(
+        "/webhooks/mm", forged_command.body, {"Content-Type": forged_command.headers["Content-Type"]}
+    )
+    assert status == 401  # no token at all (neither field nor header) is refused too
+
+    click = mm.button_click(card["id"], "ack", user="bob")
+    data = dict(click.data)
+    data["context"] = {**data["context"], "incident": "INC-999"}  # another incident, same signature
+    forged = stack.post("/webhooks/mm", json.dumps(data).encode(), {"Content-Type": "application/json"})
+    assert forged[0] == 401
+    data["context"] = {"action": "ack", "incident": inc}  # unsigned
+    assert (
+        stack.post("/webhooks/mm", json.dumps(data).encode(), {"Content-Type": "application/json"})[0] == 401
+    )
+
+    time.sleep(2.0)
+    assert (len(mm.calls("create_post")), len(mm.calls("patch_post")), len(mm.responses())) == before
+    assert stack.store().get(int(inc.removeprefix("INC-"))).status is Status.OPEN
+    assert _fields(mm.post(card["id"]))["Status"] == "Open"  # type: ignore[arg-type]
+
+
+def test_eight_sev1_notifications_under_a_one_post_a_second_limit_arrive_once_each(
+    mm: FakeMattermost, stack: MattermostStack
+) -> None:
+    mm.limit_channel("critical-incidents", 1)
+    mm.fail("create_post", times=2, status=429, reset=1)  # and two 429s on top
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+    started = time.monotonic()
+    for n in range(8):
+        body = {
+            "type": "incident.created",
+            "incident": {
+                "id": f"PAGE-{n}",
+                "title": f"Checkout errors {n}",
+                "severity": "SEV-1",
+                "status": "open",
+                "created_at": "2026-11-26T10:00:00Z",
+            },
+        }
+        status, _ = stack.post("/api/v1/notifications", json.dumps(body).encode(), headers)
+        assert status == 202
+
+    def arrived() -> list[dict[str, Any]] | None:
+        posts = [p for p in mm.posts("critical-incidents") if "PAGE-" in json.dumps(p["props"])]
+        return posts if len(posts) >= 8 else None
+
+    posts = _wait(mm, stack, arrived, "eight cards", timeout=45)
+    elapsed = time.monotonic() - started
+    time.sleep(2.0)  # nothing more comes
+    posts = [p for p in mm.posts("critical-incidents") if "PAGE-" in json.dumps(p["props"])]
+    titles = sorted(p["props"]["attachments"][0]["title"] for p in posts)
+    assert titles == sorted(f"PAGE-{n}: Checkout errors {n}" for n in range(8))
+    stamps = sorted(p["create_at"] for p in posts)
+    gaps = [(b - a) / 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert min(gaps) >= 0.9, gaps  # never two within the limit's second
+    # Eight posts at one a second take seven seconds; allow for the 429s' waits and start-up.
+    assert 6.5 <= elapsed <= 25, elapsed
+    refused = [c for c in mm.calls("create_post") if c.status == 429]
+    assert len(refused) >= 2
+    # External incidents' cards have no buttons: a click must not change a chat incident.
+    assert all(_buttons(p) == [] for p in posts)
