@@ -26,18 +26,13 @@ from chatops_core.providers.base import WebhookRequest
 from chatops_core.providers.slack import SlackProvider
 from chatops_core.providers.slack.config import SlackSettings
 from chatops_core.providers.slack.render import announcement_blocks
-from chatops_core.settings import Settings
 from chatops_core.tasks import COMMAND_TASK, NOTIFY_TASK
 from tests.fakes.slack_server import FakeSlack
+from tests.workers.slack_runtime import slack_runtime
 from workers.celery_app import make_celery
 from workers.runtime import Runtime
 
 FORM = "application/x-www-form-urlencoded"
-
-
-class _NoWait:
-    def calculate_sleep_duration(self, current_attempt: int) -> float:
-        return 0.0
 
 
 class Sent(list[tuple[str, list[Any], dict[str, Any]]]):
@@ -56,32 +51,11 @@ class Sent(list[tuple[str, list[Any], dict[str, Any]]]):
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
 def worker(
     tmp_path: Path, slack: FakeSlack, redis_url: str, redis_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Celery, Runtime, Sent]]:
-    settings = Settings(
-        data_dir=tmp_path,
-        broker_url=redis_url,
-        providers={
-            "slack": SlackSettings(
-                bot_token=slack.token,
-                signing_secret="s",
-                api_url=slack.api_url,
-                create_incident_channels=True,
-                timeout=2,
-            )
-        },
-    )
-    runtime = Runtime(settings)
-    runtime.store.upgrade()
-    runtime.providers["slack"] = SlackProvider("slack", settings.providers["slack"], retry_interval=_NoWait())
-    app = make_celery(settings, runtime)
+    runtime = slack_runtime(tmp_path, slack, broker_url=redis_url, create_incident_channels=True, timeout=2)
+    app = make_celery(runtime.settings, runtime)
     sent = Sent()
     monkeypatch.setattr(app, "send_task", sent)
     yield app, runtime, sent

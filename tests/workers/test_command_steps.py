@@ -16,10 +16,8 @@ import pytest
 from chatops_core.errors import RateLimited, Retryable, ServerError
 from chatops_core.models import Actor, InboundCommand, Severity, Status, utcnow
 from chatops_core.notifications import Announcement, Notification
-from chatops_core.providers.slack import SlackProvider
-from chatops_core.providers.slack.config import SlackSettings
-from chatops_core.settings import Settings
 from tests.fakes.slack_server import FakeSlack
+from tests.workers.slack_runtime import slack_runtime
 from workers.delivery import deliver, fan_out
 from workers.retry import CAP_SECONDS, countdown
 from workers.runtime import Runtime
@@ -27,36 +25,10 @@ from workers.tasks import run_command
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
 def runtime(tmp_path: Path, slack: FakeSlack) -> Iterator[Runtime]:
-    settings = Settings(
-        data_dir=tmp_path,
-        providers={
-            "slack": SlackSettings(
-                bot_token=slack.token,
-                signing_secret="s",
-                api_url=slack.api_url,
-                create_incident_channels=True,
-                timeout=2,
-            )
-        },
-    )
-    rt = Runtime(settings)
-    rt.store.upgrade()
-    # Short pauses between the SDK's own retries of a 5xx keep the test fast.
-    rt.providers["slack"] = SlackProvider("slack", settings.providers["slack"], retry_interval=_NoWait())
+    rt = slack_runtime(tmp_path, slack, create_incident_channels=True, timeout=2)
     yield rt
     rt.store.close()
-
-
-class _NoWait:
-    def calculate_sleep_duration(self, current_attempt: int) -> float:
-        return 0.0
 
 
 class Enqueued(list[tuple[str, list[Any]]]):

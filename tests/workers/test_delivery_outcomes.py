@@ -21,44 +21,17 @@ from chatops_core.errors import ConnectionFailed, RateLimited
 from chatops_core.models import Actor, InboundCommand, Severity, Status
 from chatops_core.notifications import Notification
 from chatops_core.pacing import Pacer
-from chatops_core.providers.slack import SlackProvider
-from chatops_core.providers.slack.config import SlackSettings
-from chatops_core.settings import Settings
 from tests.fakes.slack_server import FakeSlack
+from tests.workers.slack_runtime import slack_runtime
 from workers.delivery import deliver
 from workers.runtime import Runtime
 from workers.tasks import run_command
 
 
-class _NoWait:
-    def calculate_sleep_duration(self, current_attempt: int) -> float:
-        return 0.0
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
 @pytest.fixture
 def runtime(tmp_path: Path, slack: FakeSlack, redis_client: redis.Redis) -> Iterator[Runtime]:
-    settings = Settings(
-        data_dir=tmp_path,
-        providers={
-            "slack": SlackSettings(
-                bot_token=slack.token,
-                signing_secret="s",
-                api_url=slack.api_url,
-                create_incident_channels=False,
-                # Short, so a post whose answer never comes times out quickly.
-                timeout=0.5,
-            )
-        },
-    )
-    rt = Runtime(settings)
-    rt.store.upgrade()
-    rt.providers["slack"] = SlackProvider("slack", settings.providers["slack"], retry_interval=_NoWait())
+    # Short, so a post whose answer never comes times out quickly.
+    rt = slack_runtime(tmp_path, slack, create_incident_channels=False, timeout=0.5)
     # Outcomes are counted in the real Redis; no pacing or locks (each test posts a few times).
     rt.counter = DeliveryCounter(redis_client)
     yield rt
