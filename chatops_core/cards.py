@@ -10,12 +10,27 @@ decides which actions an incident offers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from chatops_core.models import NotificationType, Severity, Status
 from chatops_core.notifications import Announcement
 from chatops_core.state import Action, available
+
+
+def age(moment: datetime, now: datetime) -> str:
+    """How long ago ``moment`` was, in a few characters: ``just now``, ``5 min ago``, ``3 h ago``."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    seconds = max(0, int((now - aware).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    days = seconds // 86400
+    return f"{days} day{'s' if days != 1 else ''} ago"
+
 
 CardActionName = Literal["ack", "mitigate", "resolve", "escalate"]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from chatops_core.cards import IncidentCard
+from chatops_core.cards import IncidentCard, age
 from chatops_core.models import Incident, Reply, Severity, TimelineEntry
 
 # A post's message is at most 16383 characters; attachment text is kept well under it.
@@ -79,20 +79,6 @@ def commander(card: IncidentCard | Incident, instance: str) -> str:
     if card.commander_instance == instance and card.commander_user_id and _USERNAME.match(name):
         return f"@{name}"
     return plain(name)
-
-
-def age(moment: datetime, now: datetime) -> str:
-    """How long ago ``moment`` was: ``just now``, ``5 min ago``, ``3 h ago``, ``2 days ago``."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    seconds = max(0, int((now - aware).total_seconds()))
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86400:
-        return f"{seconds // 3600} h ago"
-    days = seconds // 86400
-    return f"{days} day{'s' if days != 1 else ''} ago"
 
 
 def _link(url: str | None) -> str | None:

@@ -39,7 +39,7 @@ from slack_sdk.models.blocks import (
     UserSelectElement,
 )
 
-from chatops_core.cards import IncidentCard
+from chatops_core.cards import IncidentCard, age
 from chatops_core.models import Incident, Reply, Severity, TimelineEntry
 from chatops_core.notifications import Announcement, IncidentSnapshot
 from chatops_core.providers.slack import actions
@@ -153,20 +153,6 @@ def when(moment: datetime) -> str:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-def age(moment: datetime, now: datetime) -> str:
-    """How long ago ``moment`` was, in a few characters: ``just now``, ``5 min ago``, ``3 h ago``."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    seconds = max(0, int((now - aware).total_seconds()))
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86400:
-        return f"{seconds // 3600} h ago"
-    days = seconds // 86400
-    return f"{days} day{'s' if days != 1 else ''} ago"
 
 
 def since(moment: datetime, now: datetime) -> str:
