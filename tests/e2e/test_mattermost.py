@@ -56,6 +56,7 @@ url = "{mm.url}"
 bot_token = "${{E2E_MM_BOT_TOKEN}}"
 command_token = "${{E2E_MM_COMMAND_TOKEN}}"
 actions_secret = "${{E2E_MM_ACTIONS_SECRET}}"
+outgoing_webhook_token = "${{E2E_MM_OUTGOING_TOKEN}}"
 team_id = "{mm.team_id}"
 webhook_url = "{self.webhook_url}"
 default_channel = "incidents"
@@ -78,6 +79,7 @@ timeout = 5
             E2E_MM_BOT_TOKEN=mm.token,
             E2E_MM_COMMAND_TOKEN=mm.command_token,
             E2E_MM_ACTIONS_SECRET=ACTIONS_SECRET,
+            E2E_MM_OUTGOING_TOKEN=mm.outgoing_webhook_token,
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -293,6 +295,52 @@ def test_a_forged_command_token_or_click_context_is_401_and_changes_nothing(
     assert (len(mm.calls("create_post")), len(mm.calls("patch_post")), len(mm.responses())) == before
     assert stack.store().get(int(inc.removeprefix("INC-"))).status is Status.OPEN
     assert _fields(mm.post(card["id"]))["Status"] == "Open"  # type: ignore[arg-type]
+
+
+def _thread(mm: FakeMattermost, root_id: str) -> list[dict[str, Any]]:
+    """The replies under ``root_id``, oldest first."""
+    post = mm.post(root_id)
+    return [p for p in mm.posts(post["channel_id"]) if p["root_id"] == root_id] if post else []
+
+
+def test_a_mention_is_answered_in_its_thread_and_runs_its_command(
+    mm: FakeMattermost, stack: MattermostStack
+) -> None:
+    assert mm.run_slash_command(stack.webhook_url, "declare sev2 Payments slow", user="alice").status == 200
+    inc = _declared(mm, stack, "Payments slow")
+    card = _wait(mm, stack, lambda: _cards(mm, "major-incidents", inc), "the card")[0]
+    time.sleep(1.0)  # let the declare's steps settle
+
+    # A forged outgoing webhook token: 401, nothing posted, nothing changed.
+    before = (len(mm.calls("create_post")), len(mm.calls("patch_post")))
+    forged = mm.mention(
+        stack.webhook_url, f"@incident-bot ack {inc}", user="bob", token="not-the-outgoing-token-000"
+    )
+    assert forged.delivered is not None and forged.delivered.status == 401
+    time.sleep(2.0)
+    assert (len(mm.calls("create_post")), len(mm.calls("patch_post"))) == before
+    assert _thread(mm, forged.post_id) == []
+    assert stack.store().get(int(inc.removeprefix("INC-"))).status is Status.OPEN
+
+    # "What's open?" in plain words: Mattermost gets {} at once, the answer comes in the thread.
+    asked = mm.mention(stack.webhook_url, "@incident-bot what's open?", user="alice", channel="incidents")
+    assert asked.delivered is not None and asked.delivered.status == 200 and asked.delivered.json == {}
+    answer = _wait(mm, stack, lambda: _thread(mm, asked.post_id), "the answer in the thread")[0]
+    assert answer["user_id"] == mm.bot_user_id
+    assert inc in answer["message"] and "Payments slow" in answer["message"]
+    # The same post delivered again runs once.
+    assert asked.outgoing is not None and send(asked.outgoing, stack.webhook_url).status == 200
+    time.sleep(1.5)
+    assert len(_thread(mm, asked.post_id)) == 1
+
+    # The command language after the mention: Bob acknowledges it.
+    acked = mm.mention(stack.webhook_url, f"@incident-bot ack {inc}", user="bob", channel="incidents")
+    assert acked.delivered is not None and acked.delivered.status == 200
+    _wait(mm, stack, lambda: _thread(mm, acked.post_id), "the ack answered in its thread")
+    _wait(mm, stack, lambda: _status_is(mm, card["id"], "Acknowledged"), "the acknowledged card")
+    incident = stack.store().get(int(inc.removeprefix("INC-")))
+    assert incident.status is Status.ACKNOWLEDGED
+    assert incident.commander == "bob" and incident.commander_instance == INSTANCE
 
 
 def test_eight_sev1_notifications_under_a_one_post_a_second_limit_arrive_once_each(

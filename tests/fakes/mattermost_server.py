@@ -21,6 +21,9 @@ Behaviour follows Mattermost's documentation:
 - Message attachments: https://developers.mattermost.com/integrate/reference/message-attachments/
 - Interactive dialogs (``/api/v4/actions/dialogs/open``, the ``dialog_submission`` request):
   https://developers.mattermost.com/integrate/plugins/interactive-dialogs/
+- Outgoing webhooks (the request sent when a message in a public channel starts with a
+  trigger word, form-encoded or JSON; its ``token``; the ``text``/``response_type`` answer):
+  https://developers.mattermost.com/integrate/webhooks/outgoing/
 
 Where the documentation is silent the fake does what the Mattermost server does (source at
 https://github.com/mattermost/mattermost, ``server/``); each such place says so in a comment.
@@ -34,7 +37,9 @@ Recorded payloads from the documentation are in ``tests/fixtures/mattermost/``:
 dialog example), ``command_response.json`` (slash commands page), ``post_response.json`` (the
 API reference's Post schema, with ids and attachments from the interactive messages page),
 ``error_response.json`` (API reference, errors), ``error_unauthorized.json`` (what the server
-answers a bad token) and ``rate_limited.json`` (API reference, rate limiting).
+answers a bad token), ``rate_limited.json`` (API reference, rate limiting) and
+``outgoing_webhook.json`` (the outgoing webhooks page's example request, as the JSON content
+type sends it: the same fields, ``timestamp`` in milliseconds, plus ``file_ids``).
 
 Standard library only, so end-to-end tests and the playground can run it in any process::
 
@@ -44,6 +49,8 @@ Standard library only, so end-to-end tests and the playground can run it in any 
         mm.run_slash_command(ingress_url, "declare sev2 Database timeouts")
         post = mm.wait_for(lambda: mm.posts("incidents"))[-1]
         mm.click(post["id"], "ack")
+        # with ``outgoing_webhook_token`` at mm.outgoing_webhook_token:
+        mm.mention(ingress_url, "@incident-bot what's open?")
 
 Operations (the names ``calls()`` and ``fail()`` take):
 
@@ -94,6 +101,11 @@ T = TypeVar("T")
 # Personal access tokens and ids are 26 characters of Mattermost's id alphabet.
 DEFAULT_TOKEN = "m8rb5i3yh7nwxgfpz9u1t4kdoa"
 DEFAULT_COMMAND_TOKEN = "qzgakf1nx3yt9dr4n8585ihbxy"  # the token of the docs' example
+DEFAULT_OUTGOING_TOKEN = "zmigewsanbbsdf59xnmduzypjc"  # the outgoing webhook docs' example
+DEFAULT_TRIGGER_WORDS = ("@incident-bot",)
+# An outgoing webhook's trigger_when: the first word equals a trigger word, or starts with one.
+TRIGGER_EXACT_MATCH = 0
+TRIGGER_STARTS_WITH = 1
 TEAM_NAME = "example"  # sent as ``team_domain``
 TEAM_DISPLAY_NAME = "Example"
 BOT_USERNAME = "incident-bot"
@@ -500,6 +512,74 @@ def dialog_submission_payload(
     }
 
 
+def outgoing_webhook_payload(
+    *,
+    token: str,
+    team_id: str,
+    team_domain: str,
+    channel_id: str,
+    channel_name: str,
+    timestamp_ms: int,
+    user_id: str,
+    user_name: str,
+    post_id: str,
+    text: str,
+    trigger_word: str,
+    file_ids: Iterable[str] = (),
+    content_type: str = "application/json",
+) -> tuple[bytes, dict[str, str], dict[str, Any]]:
+    """The body, headers and fields of an outgoing webhook's request, as Mattermost sends it.
+
+    The fields of the docs' example plus ``file_ids`` (the server's OutgoingWebhookPayload,
+    ids joined with commas). JSON carries ``timestamp`` as the post's ``create_at`` in
+    milliseconds; the form encoding divides it to seconds, as in the docs' example. The
+    server sets ``Content-Type`` and ``Accept: application/json`` and nothing else of note.
+    """
+    fields: dict[str, Any] = {
+        "token": token,
+        "team_id": team_id,
+        "team_domain": team_domain,
+        "channel_id": channel_id,
+        "channel_name": channel_name,
+        "timestamp": timestamp_ms,
+        "user_id": user_id,
+        "user_name": user_name,
+        "post_id": post_id,
+        "text": text,
+        "trigger_word": trigger_word,
+        "file_ids": ",".join(file_ids),
+    }
+    headers = {"Content-Type": content_type, "Accept": "application/json", "User-Agent": "Go-http-client/1.1"}
+    if content_type == "application/json":
+        return json.dumps(fields).encode(), headers, fields
+    form = {**fields, "timestamp": str(timestamp_ms // 1000)}
+    return urlencode(form).encode(), headers, form
+
+
+def trigger_word_of(
+    message: str, trigger_words: Iterable[str], trigger_when: int = TRIGGER_EXACT_MATCH
+) -> str | None:
+    """The trigger word a message sets off, or None: the server compares the message's first
+    word (split on whitespace) with each trigger word, for equality or as a prefix."""
+    words = message.split()
+    if not words:
+        return None
+    for word in trigger_words:
+        if words[0] == word or (trigger_when == TRIGGER_STARTS_WITH and words[0].startswith(word)):
+            return word
+    return None
+
+
+@dataclass(frozen=True)
+class Mentioned:
+    """A message posted by :meth:`FakeMattermost.mention`: its post, the outgoing webhook's
+    request and the integration's answer (both None when Mattermost would send nothing)."""
+
+    post_id: str
+    outgoing: Outgoing | None
+    delivered: Delivered | None
+
+
 def send(outgoing: Outgoing, url: str | None = None, timeout: float = 10.0) -> Delivered:
     """POST ``outgoing`` to ``url`` (default: its own) and return the answer, whatever its status."""
     target = url or outgoing.url
@@ -524,6 +604,9 @@ class FakeMattermost:
     member. ``clock`` gives the time for timestamps, trigger and ``response_url`` expiry and
     posting limits (pass a :class:`ManualClock` to move time without sleeping).
 
+    ``outgoing_webhook_token`` is the token of an outgoing webhook whose trigger word is
+    ``@incident-bot`` (see :meth:`mention`).
+
     Switches: ``require_membership`` (posting where the bot is not a member is 403),
     ``ephemeral_allowed`` (False: ``POST /posts/ephemeral`` is 403, as for a bot without
     ``create_post_ephemeral``), ``single_use_triggers``, ``trigger_ttl``,
@@ -536,6 +619,7 @@ class FakeMattermost:
         token: str = DEFAULT_TOKEN,
         *,
         command_token: str = DEFAULT_COMMAND_TOKEN,
+        outgoing_webhook_token: str = DEFAULT_OUTGOING_TOKEN,
         users: Iterable[str] = DEFAULT_USERS,
         channels: Iterable[str] = DEFAULT_CHANNELS,
         clock: Callable[[], float] = time.time,
@@ -547,6 +631,7 @@ class FakeMattermost:
     ) -> None:
         self.token = token
         self.command_token = command_token
+        self.outgoing_webhook_token = outgoing_webhook_token
         self.clock = clock
         self.trigger_ttl = trigger_ttl
         # The docs do not say a trigger id works once, and the server does not record used
@@ -861,6 +946,84 @@ class FakeMattermost:
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
                 data=data,
             )
+
+    def outgoing_webhook(
+        self,
+        post_id: str,
+        *,
+        trigger_word: str = DEFAULT_TRIGGER_WORDS[0],
+        token: str | None = None,
+        content_type: str = "application/json",
+        url: str | None = None,
+    ) -> Outgoing:
+        """The request an outgoing webhook sends for a stored post (``token`` defaults to
+        ``outgoing_webhook_token``). It does not check that the post would set it off: see
+        :meth:`mention` for that."""
+        with self._lock:
+            post = self._posts.get(post_id)
+            if post is None:
+                raise KeyError(f"FakeMattermost has no post {post_id!r}")
+            channel = self._channels[post["channel_id"]]
+            author = self._users[post["user_id"]]
+            body, headers, data = outgoing_webhook_payload(
+                token=self.outgoing_webhook_token if token is None else token,
+                team_id=self.team_id,
+                team_domain=TEAM_NAME,
+                channel_id=channel.id,
+                channel_name=channel.name,
+                timestamp_ms=int(post["create_at"]),
+                user_id=author.id,
+                user_name=author.username,
+                post_id=post_id,
+                text=str(post["message"]),
+                trigger_word=trigger_word,
+                file_ids=post.get("file_ids") or (),
+                content_type=content_type,
+            )
+            return Outgoing(url=url, body=body, headers=headers, data=data)
+
+    def mention(
+        self,
+        url: str,
+        message: str,
+        *,
+        user: str = "alice",
+        channel: str = "incidents",
+        root_id: str = "",
+        token: str | None = None,
+        trigger_words: Iterable[str] = DEFAULT_TRIGGER_WORDS,
+        trigger_when: int = TRIGGER_EXACT_MATCH,
+        content_type: str = "application/json",
+    ) -> Mentioned:
+        """Post ``message`` as ``user`` and play the outgoing webhook (callback ``url``) it
+        sets off, then apply the answer as Mattermost does: ``text`` or ``attachments`` make a
+        post (in the message's thread with ``response_type: comment``), anything else nothing.
+
+        As the server does, nothing is sent for a message in a channel that is not public or
+        whose first word sets off no trigger word.
+        """
+        post_id = self.add_post(channel, message, user=user, root_id=root_id)
+        with self._lock:
+            found = self._require_channel(channel)
+            word = trigger_word_of(message, trigger_words, trigger_when)
+            if found.type != "O" or word is None:
+                return Mentioned(post_id, None, None)
+        outgoing = self.outgoing_webhook(
+            post_id, trigger_word=word, token=token, content_type=content_type, url=url
+        )
+        delivered = send(outgoing)
+        answer = delivered.json
+        if isinstance(answer, dict) and (answer.get("text") is not None or answer.get("attachments")):
+            with self._lock:
+                props = dict(answer.get("props") or {})
+                if answer.get("attachments"):
+                    props["attachments"] = answer["attachments"]
+                props["from_webhook"] = "true"
+                # The server answers under the triggering post itself (its id as root_id), as the
+                # webhook's creator (here the bot's account).
+                root = post_id if answer.get("response_type") == "comment" else ""
+                self._store_post(found, self.bot_user_id, str(answer.get("text") or ""), props, root)
+        return Mentioned(post_id, outgoing, delivered)
 
     def run_slash_command(self, url: str, text: str = "", **kwargs: Any) -> Delivered:
         """Send a slash command to ``url`` and apply its immediate answer as Mattermost does

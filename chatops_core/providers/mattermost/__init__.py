@@ -1,8 +1,9 @@
 """The Mattermost provider: one Mattermost server and team behind the common interface.
 
 The package is split by concern: :mod:`.config` (the instance's settings), :mod:`.verify`
-(the slash command's token; signed button contexts and dialog states), :mod:`.inbound`
-(slash commands, clicks and dialog submissions into neutral commands), :mod:`.render`
+(the slash command's and outgoing webhook's tokens; signed button contexts and dialog
+states), :mod:`.inbound` (slash commands, mentions, clicks and dialog submissions into
+neutral commands), :mod:`.render`
 (Markdown answers and the incident card as an attachment with buttons), :mod:`.forms`
 (dialogs), :mod:`.actions` (what buttons and dialogs carry), :mod:`.client` (REST API v4
 and ``response_url`` calls), :mod:`.errors` (Mattermost failures mapped onto
@@ -10,9 +11,17 @@ and ``response_url`` calls), :mod:`.errors` (Mattermost failures mapped onto
 posts) and :mod:`.devtools` (simulated requests and the local playground). Nothing outside
 this package knows a Mattermost path, field or header.
 
-Mentions of the bot do not reach the service: Mattermost tells an integration about
-messages only through an outgoing webhook or a bot's websocket, and neither is used, so
-:attr:`Capability.MENTIONS` is not offered. Alerts cannot be sent to a card's thread and
+Mentions of the bot reach the service through an outgoing webhook (no plugin): its trigger
+word is the mention (``@incident-bot``), its callback URL this instance's webhook URL, and its
+token ``outgoing_webhook_token``. Mattermost sends them only for public channels, and only
+when the message starts with the trigger word. The webhook is answered ``{}`` at once and the
+worker answers in the post's thread through the REST API (:meth:`reply_in_thread`).
+:attr:`Capability.MENTIONS` stays off all the same: it also stands for the timeline reaction,
+and Mattermost tells an integration about reactions only through a plugin or a bot's
+websocket. The worker answers a mention in its thread by the command's ``source`` and
+:attr:`Capability.THREADS`, which do not depend on it.
+
+Alerts cannot be sent to a card's thread and
 to the channel at once (a reply with ``root_id`` does not show in the channel when
 collapsed threads are on, and there is no broadcast flag), so an alert is a post of its own
 in the channel that links the card (:attr:`Capability.ALERT_IN_THREAD` is not offered).
@@ -47,13 +56,20 @@ from chatops_core.providers.mattermost.config import MattermostSettings
 from chatops_core.providers.mattermost.errors import ChannelNameTaken, MissingPermission
 from chatops_core.providers.mattermost.forms import declare_dialog, resolve_dialog
 from chatops_core.providers.mattermost.pacing import PACING
-from chatops_core.providers.mattermost.verify import check_command_token, verify_context, verify_state
+from chatops_core.providers.mattermost.verify import (
+    check_command_token,
+    check_outgoing_token,
+    verify_context,
+    verify_state,
+)
 
 __all__ = ["PROVIDER", "MattermostProvider"]
 
 # Mattermost ids: 26 lowercase letters and digits.
 _ID = re.compile(r"^[a-z0-9]{26}$")
 DELIVERY_PROP = "chatops_delivery"
+# What the server answers a post whose root_id names a reply (or no post of the channel).
+INVALID_ROOT_ID = "api.post.create_post.root_id.app_error"
 # A trigger id lives 3 s on servers up to v9; past this age opening a dialog is not tried.
 TRIGGER_MAX_AGE_SECONDS = 2.5
 # A dialog's state stays good for a day at most, however long buttons live.
@@ -68,7 +84,8 @@ OFFER_FORM_TEXT = {
 
 
 class MattermostProvider(Provider):
-    """A Mattermost team: ``/im`` slash commands, clicks and dialogs in; Markdown answers,
+    """A Mattermost team: ``/im`` slash commands, clicks, dialogs and mentions (through an
+    outgoing webhook) in; Markdown answers,
     cards with buttons, dialogs and incident channels out.
 
     ``webhook_url`` is where Mattermost sends clicks and dialog submissions (this instance's
@@ -124,11 +141,14 @@ class MattermostProvider(Provider):
 
     # -- ingress side: no I/O -----------------------------------------------------------
     def verify(self, request: WebhookRequest) -> None:
-        """A slash command must carry ``command_token``; a click or dialog submission a
-        context or state signed with ``actions_secret`` that has not expired. Else 401."""
+        """A slash command must carry ``command_token``; an outgoing webhook (a mention)
+        ``outgoing_webhook_token``; a click or dialog submission a context or state signed
+        with ``actions_secret`` that has not expired. Else 401."""
         read = inbound.read_request(request)
         if read.kind == "command":
             check_command_token(self.settings, read.fields.get("token"), request.headers.get("Authorization"))
+        elif read.kind == "mention":
+            check_outgoing_token(self.settings, read.fields.get("token"))
         elif read.kind == "action":
             verify_context(self._secret, read.fields.get("context"), request.received_at)
         else:
@@ -139,6 +159,14 @@ class MattermostProvider(Provider):
         read = inbound.read_request(request)
         if read.kind == "command":
             return inbound.slash_command(read.fields, request, self.name)
+        if read.kind == "mention":
+            return inbound.mention(
+                read.fields,
+                request,
+                self.name,
+                bot_user_id=self.settings.bot_user_id,
+                bot_name=self.settings.bot_name,
+            )
         if read.kind == "action":
             context = verify_context(self._secret, read.fields.get("context"), request.received_at)
             return inbound.button_click(read.fields, context, request, self.name)
@@ -173,9 +201,23 @@ class MattermostProvider(Provider):
             self._client.create_post(command.channel_id, message)
 
     def reply_in_thread(self, channel: str, thread_id: str | None, reply: Reply) -> MessageRef:
-        """Post ``reply`` as a reply to ``thread_id`` (its root post), or at the top level."""
+        """Post ``reply`` in the thread of ``thread_id``, or at the top level.
+
+        ``thread_id`` may be a reply itself (a mention written in a thread): the server takes
+        only a root post as ``root_id``, so when it refuses one, the post's root is looked up
+        (``GET /posts/{id}``) and the answer goes under it.
+        """
         channel_id = self.resolve_channel(channel)
-        post = self._client.create_post(channel_id, render.reply_message(reply, self.name), root_id=thread_id)
+        message = render.reply_message(reply, self.name)
+        try:
+            post = self._client.create_post(channel_id, message, root_id=thread_id)
+        except ProviderError as exc:
+            if not thread_id or exc.details.get("mattermost_error") != INVALID_ROOT_ID:
+                raise
+            root_id = self._client.get_post(thread_id).root_id
+            if not root_id or root_id == thread_id:
+                raise
+            post = self._client.create_post(channel_id, message, root_id=root_id)
         return MessageRef(channel_id=post.channel_id or channel_id, message_id=post.id)
 
     def open_form(

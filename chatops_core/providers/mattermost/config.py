@@ -18,6 +18,11 @@ the rest is Mattermost's own:
   (https://developers.mattermost.com/integrate/plugins/interactive-messages/).
 - ``webhook_url``: where Mattermost sends those clicks and submissions, this instance's
   ``{public_url}/webhooks/<instance>``.
+- ``outgoing_webhook_token``: the token Mattermost shows for the outgoing webhook whose
+  trigger word is the bot's mention (``@incident-bot``) and whose callback URL is this
+  instance's webhook URL; every request it sends carries it
+  (https://developers.mattermost.com/integrate/webhooks/outgoing/). Without it, mentions
+  of the bot are refused.
 
 Channels are written as Mattermost names them in URLs (``incidents``, lowercase) or as
 26-character channel ids; a leading ``~`` (Mattermost's channel mention) or ``#`` is dropped.
@@ -153,6 +158,14 @@ class MattermostSettings(ProviderSettingsBase):
             "public_url gives it."
         ),
     )
+    outgoing_webhook_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Token Mattermost shows for the outgoing webhook that sends mentions of the bot (trigger "
+            "word '@incident-bot', callback URL {public_url}/webhooks/<instance>); a mention whose "
+            "'token' differs is refused (401). Unset: mentions are off."
+        ),
+    )
     bot_user_id: str | None = Field(
         default=None,
         description=(
@@ -206,6 +219,11 @@ class MattermostSettings(ProviderSettingsBase):
     @classmethod
     def _command_token(cls, value: SecretStr) -> SecretStr:
         return _secret(value, "command_token")
+
+    @field_validator("outgoing_webhook_token")
+    @classmethod
+    def _outgoing_webhook_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else _secret(value, "outgoing_webhook_token")
 
     @field_validator("actions_secret")
     @classmethod
@@ -271,10 +289,14 @@ class MattermostSettings(ProviderSettingsBase):
     @model_validator(mode="after")
     def _distinct_secrets(self) -> MattermostSettings:
         actions = self.actions_secret.get_secret_value()
-        for other, name in ((self.command_token, "command_token"), (self.bot_token, "bot_token")):
+        others = [(self.command_token, "command_token"), (self.bot_token, "bot_token")]
+        if self.outgoing_webhook_token is not None:
+            others.append((self.outgoing_webhook_token, "outgoing_webhook_token"))
+        for other, name in others:
             if actions == other.get_secret_value():
-                # The command token is shown to every admin of the slash command; the bot token
-                # to whoever manages the bot. Neither should be able to forge button clicks.
+                # The command and outgoing webhook tokens are shown to every admin of those
+                # integrations; the bot token to whoever manages the bot. None of them should
+                # be able to forge button clicks.
                 raise ValueError(f"actions_secret must differ from {name}")
         return self
 

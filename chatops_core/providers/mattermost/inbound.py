@@ -1,9 +1,12 @@
 """Turn a verified Mattermost request into an :class:`Inbound`, without any I/O.
 
-Three kinds of request reach the instance's one URL, told apart by their content:
+Four kinds of request reach the instance's one URL, told apart by their content:
 
 - slash commands, form-encoded with a ``command`` field
   (https://developers.mattermost.com/integrate/slash-commands/custom/);
+- mentions of the bot, sent by an outgoing webhook whose trigger word is the mention
+  (``@incident-bot``): form-encoded or JSON, with ``trigger_word`` and no ``command``
+  (https://developers.mattermost.com/integrate/webhooks/outgoing/);
 - button clicks, JSON with ``context`` (and ``post_id``)
   (https://developers.mattermost.com/integrate/plugins/interactive-messages/);
 - dialog submissions, JSON with ``type: "dialog_submission"``
@@ -42,7 +45,9 @@ REPLY_RESPONSE_URL = "response_url"
 REPLY_TRIGGER_ID = "trigger_id"
 REPLY_TEAM_ID = "team_id"
 
-Kind = Literal["command", "action", "dialog"]
+Kind = Literal["command", "action", "dialog", "mention"]
+# Punctuation a mention may be written with (``@incident-bot: what's open?``).
+_AFTER_MENTION = ":,;"
 
 
 @dataclass(frozen=True)
@@ -81,9 +86,11 @@ def read_request(request: WebhookRequest) -> Request:
         form: dict[str, str] = {}
         for key, value in pairs:
             form.setdefault(key, value)
-        if "command" not in form:
-            raise _bad("form body is not a slash command")
-        return Request("command", form)
+        if "command" in form:
+            return Request("command", form)
+        if "trigger_word" in form:
+            return Request("mention", form)
+        raise _bad("form body is neither a slash command nor an outgoing webhook")
     if media == JSON_TYPE:
         try:
             data = json.loads(text)
@@ -95,7 +102,9 @@ def read_request(request: WebhookRequest) -> Request:
             return Request("dialog", data)
         if "context" in data:
             return Request("action", data)
-        raise _bad("JSON body is neither a button click nor a dialog submission")
+        if "trigger_word" in data and "command" not in data:
+            return Request("mention", data)
+        raise _bad("JSON body is neither a button click, a dialog submission nor an outgoing webhook")
     raise _bad(f"unsupported content type {media!r}")
 
 
@@ -270,3 +279,74 @@ def dialog_submission(
         reply_to={REPLY_RESPONSE_URL: response_url} if isinstance(response_url, str) and response_url else {},
     )
     return _enqueue(command, b"{}")
+
+
+def _after_trigger(text: str, trigger_word: str) -> str:
+    """``text`` without its first word, the one that matched ``trigger_word``.
+
+    Mattermost triggers on the message's first word when it equals a trigger word, or (as
+    the webhook is set) starts with one, and sends the whole message; that word is the
+    mention, including any punctuation typed with it (``@incident-bot:``).
+    """
+    stripped = text.strip()
+    parts = stripped.split(None, 1)
+    first = parts[0] if parts else ""
+    rest = parts[1] if len(parts) > 1 else ""
+    if not first.lower().startswith(trigger_word.lower()):
+        return stripped
+    return rest.lstrip(_AFTER_MENTION).strip()
+
+
+def mention(
+    fields: Mapping[str, Any],
+    request: WebhookRequest,
+    instance: str,
+    *,
+    bot_user_id: str | None,
+    bot_name: str | None,
+) -> Inbound:
+    """A message that starts with the bot's mention (``@incident-bot what's open?``).
+
+    It becomes a ``source="mention"`` command whose text is what follows the mention, to be
+    answered in the post's thread (``thread_id`` is the post's id; a post that is itself a
+    reply is answered under its root). It is keyed by the post, so the same post delivered
+    twice runs once. Mattermost is answered ``{}`` at once, which posts nothing; the answer
+    goes out through the REST API. The bot's own posts, and a request not sent for a trigger
+    word (a webhook set on a channel without one), are acknowledged and ignored.
+    """
+    user_id = _str(fields.get("user_id"))
+    post_id = _str(fields.get("post_id"))
+    channel_id = _str(fields.get("channel_id"))
+    if user_id is None or post_id is None or channel_id is None:
+        raise _bad("outgoing webhook without a user_id, post_id or channel_id")
+    user_name = _str(fields.get("user_name"))
+    own_name = (bot_name or "").strip().lstrip("@").lower()
+    if user_id == bot_user_id or (own_name and user_name is not None and user_name.lower() == own_name):
+        return Inbound(kind=InboundKind.IGNORE, status=200, body=b"{}", content_type=JSON_TYPE)
+    trigger_word = (_str(fields.get("trigger_word")) or "").strip()
+    if not trigger_word:
+        return Inbound(kind=InboundKind.IGNORE, status=200, body=b"{}", content_type=JSON_TYPE)
+    text = fields.get("text")
+    key = f"{PLATFORM}:{instance}:mention:{post_id}"
+    team_id = _str(fields.get("team_id"))
+    command = InboundCommand(
+        key=key,
+        instance=instance,
+        platform=PLATFORM,
+        text=_after_trigger(text if isinstance(text, str) else "", trigger_word),
+        user=Actor(user_id=user_id, user_name=user_name),
+        channel_id=channel_id,
+        channel_name=_str(fields.get("channel_name")),
+        received_at=_received(request),
+        source="mention",
+        thread_id=post_id,
+        reply_to={REPLY_TEAM_ID: team_id} if team_id else {},
+    )
+    return Inbound(
+        kind=InboundKind.COMMAND,
+        status=200,
+        body=b"{}",
+        content_type=JSON_TYPE,
+        command=command,
+        dedupe_key=key,
+    )

@@ -6,6 +6,12 @@ Slash commands carry the command's token twice: in the ``token`` form field and 
 :func:`check_command_token` compares them with the configured ``command_token`` in constant
 time.
 
+An outgoing webhook (how a mention of the bot reaches the service) carries its own token in
+the ``token`` field only, form-encoded or JSON as the webhook's content type says
+(https://developers.mattermost.com/integrate/webhooks/outgoing/).
+:func:`check_outgoing_token` compares it with ``outgoing_webhook_token`` in constant time; with
+no token configured, every such request is refused.
+
 Button clicks and dialog submissions carry nothing Mattermost signs: the server POSTs the
 action's ``integration.context`` (or the dialog's ``state``) back to us as it was posted, and
 the docs suggest putting a secret or an HMAC there
@@ -107,6 +113,26 @@ def check_command_token(
     matches = [hmac.compare_digest(expected, token.encode("utf-8", "surrogatepass")) for token in presented]
     if not all(matches):
         raise _token_reject("token mismatch")
+
+
+def _outgoing_reject(reason: str) -> InvalidWebhook:
+    return InvalidWebhook(
+        f"Mattermost outgoing webhook token check failed: {reason}", http_status=401, reason=reason
+    )
+
+
+def check_outgoing_token(settings: MattermostSettings, token: object) -> None:
+    """Raise :class:`InvalidWebhook` (401) unless an outgoing webhook's ``token`` field equals
+    ``outgoing_webhook_token``, compared in constant time. Without that setting, mentions are
+    off and every outgoing webhook request is refused."""
+    configured = settings.outgoing_webhook_token
+    if configured is None:
+        raise _outgoing_reject("mentions are not configured")
+    if not isinstance(token, str) or not token:
+        raise _outgoing_reject("missing token")
+    expected = configured.get_secret_value().encode("utf-8")
+    if not hmac.compare_digest(expected, token.encode("utf-8", "surrogatepass")):
+        raise _outgoing_reject("token mismatch")
 
 
 # -- signed contexts and states ----------------------------------------------------------

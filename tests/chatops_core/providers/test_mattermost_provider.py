@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,13 @@ from chatops_core.providers.mattermost import DELIVERY_PROP, PROVIDER, Mattermos
 from chatops_core.providers.mattermost.config import MattermostSettings
 from chatops_core.providers.mattermost.errors import MissingPermission
 from chatops_core.providers.mattermost.verify import verify_context
-from tests.fakes.mattermost_server import FakeMattermost, Outgoing, button_click_payload
+from tests.fakes.mattermost_server import (
+    DEFAULT_OUTGOING_TOKEN,
+    FakeMattermost,
+    Outgoing,
+    button_click_payload,
+    trigger_word_of,
+)
 
 SECRET = "buttons-key-0123456789abcdefghij"
 WEBHOOK_URL = "https://chatops.example.com/webhooks/mm"
@@ -81,8 +88,8 @@ def _announcement(
         **who,
     )
     return Announcement.of(
-        Notification(type=kind, incident=snapshot, summary="Declared by alice", actor="alice")
-    )  # type: ignore[arg-type]
+        Notification(type=kind, incident=snapshot, summary="Declared by alice", actor="alice")  # type: ignore[arg-type]
+    )
 
 
 def _buttons(post: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -110,7 +117,8 @@ def test_the_package_exposes_its_provider_type_settings_and_capabilities(
         Capability.FIND_POSTED,
     ):
         assert provider.supports(capability)
-    # Replies under a root post do not reach the channel; mentions never reach the service.
+    # Replies under a root post do not reach the channel. Mentions come in through an outgoing
+    # webhook, but MENTIONS also stands for the timeline reaction, which Mattermost cannot send.
     assert not provider.supports(Capability.ALERT_IN_THREAD)
     assert not provider.supports(Capability.MENTIONS)
     assert not provider.supports(Capability.ANSWER_IN_RESPONSE)
@@ -246,6 +254,154 @@ def test_an_unreadable_body_is_400(provider: MattermostProvider) -> None:
         with pytest.raises(InvalidWebhook) as caught:
             provider.verify(WebhookRequest(body=body, headers={"Content-Type": kind}, content_type=kind))
         assert caught.value.http_status == 400
+
+
+# -- mentions through an outgoing webhook ----------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "mattermost"
+
+
+@pytest.fixture
+def listening(mm: FakeMattermost) -> Iterator[MattermostProvider]:
+    """A provider with mentions on: the outgoing webhook's token is configured."""
+    made = MattermostProvider(
+        "mm", _settings(mm, outgoing_webhook_token=SecretStr(mm.outgoing_webhook_token))
+    )
+    yield made
+    made.close()
+
+
+def _mention_request(
+    mm: FakeMattermost, message: str, *, user: str = "alice", root_id: str = "", **kwargs: Any
+) -> tuple[str, WebhookRequest]:
+    post_id = mm.add_post("incidents", message, user=user, root_id=root_id)
+    kwargs.setdefault("trigger_word", trigger_word_of(message, ["@incident-bot"]) or "@incident-bot")
+    return post_id, _request(mm.outgoing_webhook(post_id, **kwargs))
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+def test_a_mention_becomes_a_command_answered_in_its_thread(
+    mm: FakeMattermost, listening: MattermostProvider, content_type: str
+) -> None:
+    post_id, request = _mention_request(mm, "@incident-bot what's open?", content_type=content_type)
+    listening.verify(request)
+    inbound = listening.parse(request)
+    assert inbound.kind is InboundKind.COMMAND and inbound.status == 200
+    assert json.loads(inbound.body) == {} and inbound.content_type == "application/json"
+    command = inbound.command
+    assert command is not None
+    assert (command.source, command.text, command.thread_id) == ("mention", "what's open?", post_id)
+    assert command.user == Actor(user_id=mm.user_id("alice"), user_name="alice")
+    assert (command.channel_id, command.channel_name) == (mm.channel_id("incidents"), "incidents")
+    # Keyed by the post: the same post delivered twice runs once.
+    assert command.key == inbound.dedupe_key == f"mattermost:mm:mention:{post_id}"
+    assert listening.parse(request).dedupe_key == inbound.dedupe_key
+    assert mm.outgoing_webhook_token not in json.dumps(command.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(
+    "message, text",
+    [
+        ("@incident-bot ack INC-4", "ack INC-4"),
+        ("@incident-bot: status of 12", "status of 12"),
+        ("  @incident-bot,   who is on INC-4?  ", "who is on INC-4?"),
+        ("@incident-bot", ""),
+    ],
+)
+def test_the_text_is_what_follows_the_trigger_word(
+    mm: FakeMattermost, listening: MattermostProvider, message: str, text: str
+) -> None:
+    _, request = _mention_request(mm, message)
+    inbound = listening.parse(request)
+    assert inbound.command is not None and inbound.command.text == text
+
+
+@pytest.mark.parametrize("token", ["wrong-token-00000000000000", "", None])
+def test_a_mention_without_the_outgoing_token_is_401(
+    mm: FakeMattermost, listening: MattermostProvider, token: str | None
+) -> None:
+    post_id = mm.add_post("incidents", "@incident-bot ack INC-7")
+    outgoing = mm.outgoing_webhook(post_id, token=token if token is not None else "")
+    data = dict(outgoing.data)
+    if token is None:
+        del data["token"]
+    request = WebhookRequest(body=json.dumps(data).encode(), headers=outgoing.headers)
+    with pytest.raises(InvalidWebhook) as caught:
+        listening.verify(request)
+    assert caught.value.http_status == 401
+
+
+def test_mentions_are_refused_without_an_outgoing_token_configured(
+    mm: FakeMattermost, provider: MattermostProvider
+) -> None:
+    assert provider.settings.outgoing_webhook_token is None
+    _, request = _mention_request(mm, "@incident-bot what's open?")
+    with pytest.raises(InvalidWebhook) as caught:
+        provider.verify(request)
+    assert caught.value.http_status == 401
+
+
+def test_the_command_token_does_not_pass_for_the_outgoing_token(
+    mm: FakeMattermost, listening: MattermostProvider
+) -> None:
+    _, request = _mention_request(mm, "@incident-bot ack INC-7", token=mm.command_token)
+    with pytest.raises(InvalidWebhook) as caught:
+        listening.verify(request)
+    assert caught.value.http_status == 401
+
+
+def test_the_bots_own_post_is_ignored(mm: FakeMattermost, listening: MattermostProvider) -> None:
+    _, request = _mention_request(mm, "@incident-bot ack INC-7", user="incident-bot")
+    listening.verify(request)
+    inbound = listening.parse(request)
+    assert inbound.kind is InboundKind.IGNORE and inbound.command is None
+    assert json.loads(inbound.body) == {}
+    # Known by its user id too, whatever name it goes by.
+    renamed = MattermostProvider(
+        "mm",
+        _settings(
+            mm,
+            outgoing_webhook_token=SecretStr(mm.outgoing_webhook_token),
+            bot_name="pager",
+            bot_user_id=mm.bot_user_id,
+        ),
+    )
+    try:
+        assert renamed.parse(request).kind is InboundKind.IGNORE
+    finally:
+        renamed.close()
+
+
+def test_a_webhook_without_a_trigger_word_is_ignored(
+    mm: FakeMattermost, listening: MattermostProvider
+) -> None:
+    # A webhook set on a channel without trigger words sends every message, with trigger_word "".
+    _, request = _mention_request(mm, "the deploy is done", trigger_word="")
+    listening.verify(request)
+    assert listening.parse(request).kind is InboundKind.IGNORE
+
+
+def test_the_documented_outgoing_webhook_request_parses(mm: FakeMattermost) -> None:
+    data = json.loads((FIXTURES / "outgoing_webhook.json").read_text())
+    made = MattermostProvider("mm", _settings(mm, outgoing_webhook_token=SecretStr(DEFAULT_OUTGOING_TOKEN)))
+    try:
+        assert data["token"] == DEFAULT_OUTGOING_TOKEN
+        request = WebhookRequest(
+            body=json.dumps(data).encode(),
+            headers={"Content-Type": "application/json"},
+            content_type="application/json",
+        )
+        made.verify(request)
+        command = made.parse(request).command
+    finally:
+        made.close()
+    assert command is not None
+    assert (command.text, command.thread_id, command.channel_name) == (
+        "text here",
+        "axdygg1957njfe5pu38saikdho",
+        "town-square",
+    )
+    assert command.user == Actor(user_id="rnina9994bde8mua79zqcg5hmo", user_name="somename")
 
 
 # -- worker side: replies --------------------------------------------------------------------
@@ -424,6 +580,21 @@ def test_reply_in_thread_posts_under_the_root(mm: FakeMattermost, provider: Matt
     ref = provider.reply_in_thread("incidents", root, Reply(text="On it"))
     post = mm.post(ref.message_id)
     assert post is not None and post["root_id"] == root
+
+
+def test_a_mention_written_in_a_thread_is_answered_under_the_threads_root(
+    mm: FakeMattermost, listening: MattermostProvider
+) -> None:
+    root = mm.add_post("incidents", "payments are slow", user="bob")
+    reply_id, request = _mention_request(mm, "@incident-bot what's open?", root_id=root)
+    command = listening.parse(request).command
+    assert command is not None and command.thread_id == reply_id
+    ref = listening.reply_in_thread(command.channel_id or "", command.thread_id, Reply(text="Nothing open"))
+    post = mm.post(ref.message_id)
+    assert post is not None and post["root_id"] == root
+    # The server refused the reply as a root first; the root was then looked up.
+    assert [c.status for c in mm.calls("create_post")] == [400, 201]
+    assert len(mm.calls("get_post")) == 1
 
 
 # -- failures --------------------------------------------------------------------------------
@@ -618,7 +789,7 @@ def test_a_simulated_request_is_a_slash_command_the_provider_accepts(provider: M
     body, headers, content_type = simulated_request(
         provider.settings,
         "declare sev2 Disk full",
-        user=Actor(user_id=DEFAULT_USER_ID),
+        user=Actor(user_id=DEFAULT_USER_ID, user_name="simulator"),
         channel_id=None,
         channel_name="incidents",
         reply_url="http://127.0.0.1:9/answers/1",
@@ -627,15 +798,28 @@ def test_a_simulated_request_is_a_slash_command_the_provider_accepts(provider: M
     provider.verify(request)
     command = provider.parse(request).command
     assert command is not None
-    assert command.text == "declare sev2 Disk full" and command.user.user_name == "alice"
+    assert command.text == "declare sev2 Disk full" and command.user.user_name == "simulator"
+    assert command.user.user_id == DEFAULT_USER_ID == simulated_id("user:simulator")
     assert command.reply_to["response_url"] == "http://127.0.0.1:9/answers/1"
     assert command.channel_id == simulated_id("channel:incidents")
+
+
+def test_the_simulated_person_is_the_one_named() -> None:
+    from chatops_core.providers.mattermost.devtools import DEFAULT_USER_ID, simulated_id, simulated_person
+
+    # With no --user, --user-name picks the person, with the playground's id for that name.
+    assert simulated_person(Actor(user_id=DEFAULT_USER_ID, user_name="bob")) == (
+        simulated_id("user:bob"),
+        "bob",
+    )
+    assert simulated_person(Actor(user_id=DEFAULT_USER_ID)) == (DEFAULT_USER_ID, "simulator")
+    assert simulated_person(Actor(user_id="u" * 26, user_name="@dana")) == ("u" * 26, "dana")
 
 
 def test_the_playground_prints_what_the_bot_does() -> None:
     import tomllib
 
-    from chatops_core.providers.mattermost.devtools import DEFAULT_USER_ID, Playground, simulated_id
+    from chatops_core.providers.mattermost.devtools import Playground, simulated_id
 
     lines: list[str] = []
     playground = Playground(out=lines.append)
@@ -645,17 +829,134 @@ def test_the_playground_prints_what_the_bot_does() -> None:
         provider = MattermostProvider("mm", MattermostSettings(**block))
         assert provider.health().startswith("@incident-bot")
         # The people and channels a simulated command names are the playground's own.
-        assert playground.server.user_id("alice") == DEFAULT_USER_ID
+        assert playground.server.user_id("alice") == simulated_id("user:alice")
         assert playground.server.channel_id("incidents") == simulated_id("channel:incidents")
         ref = provider.announce("critical-incidents", _announcement(severity=Severity.SEV1))
         provider.pin(ref.channel_id, ref.message_id)
         channel = provider.create_channel(provider.channel_name_for("INC-7", "Disk full"), topic="INC-7")
         provider.invite(channel.channel_id, [playground.server.user_id("bob")])
+        provider.invite(channel.channel_id, [playground.server.user_id("bob")])  # already there
         provider.close()
     finally:
         playground.stop()
-    assert lines[0].startswith("[mm] posted in ~critical-incidents: INC-7: Database timeouts")
-    assert "[Acknowledge] [Mitigate] [Resolve]" in lines[0]
-    assert lines[1] == "[mm] pinned a card"
-    assert lines[2] == "[mm] created channel ~inc-7-disk-full (INC-7 Disk full)"
-    assert lines[3] == "[mm] added @bob to ~inc-7-disk-full"
+    card = "[mm ~critical-incidents] (posted) Incident declared: [SEV-1] INC-7 Database timeouts"
+    assert lines[0].startswith(card), lines
+    assert lines[1].startswith("    [Acknowledge] [Mitigate] [Resolve]"), lines
+    assert lines[2].startswith("[mm ~critical-incidents] (pinned) Incident declared: [SEV-1] INC-7"), lines
+    assert lines[3] == "[mm ~inc-7-disk-full] (channel created) INC-7 Disk full", lines
+    assert [ln for ln in lines if "(added)" in ln] == ["[mm ~inc-7-disk-full] (added) @bob"], lines
+
+
+def test_the_playground_answers_simulate_through_a_response_url_it_prints() -> None:
+    import urllib.request
+
+    from chatops_core.providers.mattermost.devtools import DEFAULT_USER_ID, Playground, answer_lines
+    from chatops_core.simulate import ResponseListener
+
+    lines: list[str] = []
+    playground = Playground(out=lines.append)
+    playground.start()
+    try:
+        with ResponseListener() as listener:
+            request = {
+                "user_id": DEFAULT_USER_ID,
+                "user_name": "dana",
+                "channel_id": "",
+                "channel_name": "incidents",
+                "trigger": "t-1",
+                "forward_url": listener.url,
+            }
+            session = _post(f"{playground.url}/playground/session", request)
+            assert session["channel_name"] == "incidents"
+            answer = {"response_type": "ephemeral", "text": "**INC-1** is _open_ :large_orange_circle:"}
+            _post(session["reply_url"], answer)
+            forwarded = listener.wait(5)
+        with urllib.request.urlopen(f"{playground.url}/playground/names", timeout=5) as resp:
+            names = json.loads(resp.read())
+    finally:
+        playground.stop()
+    assert forwarded == answer
+    assert lines == ["[mm ~incidents] (answer only @dana sees) INC-1 is open 🟠"]
+    assert answer_lines(forwarded, "incidents", names) == ["bot (only you see this):", "INC-1 is open 🟠"]
+    assert "dana" in names.values() and names[session["channel_id"]] == "incidents"
+
+
+def test_a_dialog_opened_on_a_simulated_command_is_shown_to_its_person() -> None:
+    from chatops_core.providers.mattermost.devtools import DEFAULT_USER_ID, Playground, answer_lines
+    from chatops_core.simulate import ResponseListener
+
+    lines: list[str] = []
+    playground = Playground(out=lines.append)
+    playground.start()
+    dialog = {
+        "title": "Declare an incident",
+        "elements": [
+            {"display_name": "Title", "name": "title", "type": "text"},
+            {"display_name": "Severity", "name": "sev", "type": "select", "options": [{"text": "SEV-1"}]},
+        ],
+    }
+    try:
+        with ResponseListener() as listener:
+            session = {"user_id": DEFAULT_USER_ID, "trigger": "t-7", "forward_url": listener.url}
+            _post(f"{playground.url}/playground/session", {**session, "channel_name": "incidents"})
+            client = MattermostProvider("mm", _playground_settings(playground))._client
+            client.open_dialog("t-7", WEBHOOK_URL, dialog)
+            forwarded = listener.wait(5)
+            # A trigger works once, as the server's.
+            with pytest.raises(TriggerExpired):
+                client.open_dialog("t-7", WEBHOOK_URL, dialog)
+    finally:
+        playground.stop()
+    assert forwarded is not None
+    assert answer_lines(forwarded, "incidents", {}) == [
+        "bot opened a form for you:",
+        "Declare an incident",
+        "Title: [text]",
+        "Severity: [SEV-1]",
+    ]
+    assert lines[0] == "[mm] (form opened for @simulator) Declare an incident", lines
+
+
+def _playground_settings(playground: Any) -> MattermostSettings:
+    import tomllib
+
+    block = tomllib.loads(playground.config_toml("mm", webhook_url=WEBHOOK_URL))["providers"]["mm"]
+    return MattermostSettings(**block)
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        raw = resp.read()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode()
+
+
+def test_answer_lines_show_markdown_as_text_and_a_card_with_its_buttons() -> None:
+    from chatops_core.providers.mattermost.devtools import answer_lines
+
+    attachment = {
+        "fallback": "Incident declared: [SEV-2] INC-1 Database timeouts (open)",
+        "pretext": "**Incident declared**",
+        "title": "INC-1: Database timeouts",
+        "fields": [
+            {"title": "Severity", "value": ":large_orange_circle: SEV-2"},
+            {"title": "Commander", "value": "_unassigned_"},
+        ],
+        "actions": [{"name": "Acknowledge", "type": "button"}, {"name": "Severity", "type": "select"}],
+    }
+    answer = {"response_type": "in_channel", "text": "Channel \\#inc-1 made", "attachments": [attachment]}
+    assert answer_lines(answer, "incidents", {}) == [
+        "bot (in ~incidents, everyone sees this):",
+        "Channel #inc-1 made",
+        "Incident declared",
+        "INC-1: Database timeouts",
+        "Severity: 🟠 SEV-2 · Commander: unassigned",
+        "[Acknowledge] [Severity ▾]",
+    ]
