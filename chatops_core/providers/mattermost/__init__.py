@@ -233,7 +233,8 @@ class MattermostProvider(Provider):
         age = (utcnow() - command.received_at).total_seconds()
         if not trigger_id or age > TRIGGER_MAX_AGE_SECONDS:
             raise TriggerExpired(f"Mattermost open_form: the trigger is {age:.1f}s old or missing")
-        if not self._webhook_url:
+        target = self.webhook_url
+        if not target:
             raise TriggerExpired("Mattermost open_form: no webhook_url to send the dialog to")
         fields: dict[str, str | int] = {
             actions.FORM: form,
@@ -250,7 +251,7 @@ class MattermostProvider(Provider):
         ttl = min(self.settings.action_ttl_seconds, DIALOG_TTL_SECONDS)
         state = actions.dialog_state(self._secret, fields, now=self._clock(), ttl=ttl)
         dialog = declare_dialog(state) if form == "declare" else resolve_dialog(incident_id or "", state)
-        self._client.open_dialog(trigger_id, self._webhook_url, dialog)
+        self._client.open_dialog(trigger_id, target, dialog)
 
     def offer_form(self, command: InboundCommand, form: FormName, incident_id: str | None) -> None:
         """Show only the person who ran ``command`` a button that opens ``form`` afresh."""
@@ -260,7 +261,7 @@ class MattermostProvider(Provider):
         context = actions.form_context(
             self._secret, form, incident_id, now=self._clock(), ttl=self.settings.action_ttl_seconds
         )
-        attachment = render.offer_form_attachment(text, self._webhook_url, context)
+        attachment = render.offer_form_attachment(text, self.webhook_url, context)
         response_url = command.reply_to.get(inbound.REPLY_RESPONSE_URL)
         if response_url:
             self._client.post_response(
@@ -420,7 +421,7 @@ class MattermostProvider(Provider):
             card,
             instance=self.name,
             now=datetime.now(UTC),
-            action_url=self._webhook_url,
+            action_url=self.webhook_url,
             sign=self._sign_button,
         )
         props: dict[str, Any] = {"attachments": [attachment]}

@@ -62,3 +62,43 @@ def test_each_instance_learns_where_the_platform_reaches_it() -> None:
 
     assert isinstance(provider, MattermostProvider)
     assert provider.webhook_url == "https://chatops.example.com/webhooks/mm"
+
+
+def test_a_mattermost_card_gets_buttons_aimed_at_the_public_url_alone() -> None:
+    from datetime import UTC, datetime
+
+    from chatops_core.models import Severity, Status
+    from chatops_core.notifications import Announcement, IncidentSnapshot, Notification
+    from chatops_core.settings import Settings
+    from tests.fakes.mattermost_server import FakeMattermost
+
+    with FakeMattermost() as mm:
+        settings = Settings(
+            public_url="https://chatops.example.com",
+            providers={
+                "mm": MattermostSettings(
+                    url=mm.url,
+                    bot_token=mm.token,
+                    command_token=mm.command_token,
+                    actions_secret="a" * 32,
+                    team_id=mm.team_id,
+                )
+            },
+        )
+        (provider,) = build_providers(settings.providers, webhook_url=settings.webhook_url).values()
+        snapshot = IncidentSnapshot(
+            id="INC-7",
+            title="Database timeouts",
+            severity=Severity.SEV2,
+            status=Status.OPEN,
+            created_at=datetime(2026, 12, 6, tzinfo=UTC),
+            version=1,
+            origin="chat",
+        )
+        provider.announce(
+            "incidents", Announcement.of(Notification(type="incident.created", incident=snapshot))
+        )
+        (post,) = mm.posts("incidents")
+        actions = [a for att in post["props"]["attachments"] for a in att.get("actions", [])]
+        assert [a["name"] for a in actions][:4] == ["Acknowledge", "Mitigate", "Resolve", "Escalate"]
+        assert {a["integration"]["url"] for a in actions} == {"https://chatops.example.com/webhooks/mm"}
