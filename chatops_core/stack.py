@@ -302,6 +302,10 @@ def run_stack(settings: Settings) -> int:
             playgrounds = start_playgrounds(data_dir, skipped=_playground_skipped)
             config = write_playground_config(data_dir, playgrounds, settings.public_url)
             env["CHATOPS_CONFIG"] = str(config)
+            if "CHATOPS_LOG_LEVEL" not in env:
+                # The playgrounds print what the bot does; the service's own lines (one per
+                # delivery...) would only bury that. Warnings and errors still show.
+                env["CHATOPS_LOG_LEVEL"] = "WARNING"
             settings = load_settings(config, env)
         if not settings.broker_url:
             redis_server = EmbeddedRedis(data_dir / "redis")
@@ -434,7 +438,7 @@ def _print_banner(settings: Settings, redis_server: EmbeddedRedis | None, played
         if len(kinds) > 1:
             what = "local playgrounds stand in for " + ", ".join(kinds)
         lines.append(
-            f"chatops: no platform configured, so {what}; messages the bot posts are printed here. "
+            f"chatops: no platform configured, so {what}; everything the bot does is printed here. "
             'Try: .venv/bin/chatops simulate "/im declare sev2 Database timeouts"'
         )
         if len(played) > 1:
