@@ -67,7 +67,7 @@ def _stop(run: subprocess.Popen[bytes], console: Path) -> None:
 
 def test_quick_start_shows_what_the_bot_does_and_what_the_person_sees(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATOPS_")}
-    env.update(CHATOPS_DATA_DIR=str(tmp_path / "var"), CHATOPS_LOG_LEVEL="WARNING")
+    env.update(CHATOPS_DATA_DIR=str(tmp_path / "var"))
     console = tmp_path / "run.log"
     run = _start(tmp_path, env, console)
     try:
