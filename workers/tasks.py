@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery, Task
 from pydantic import ValidationError
 
-from chatops_core.commands.grammar import parse_command, parse_incident_ref
+from chatops_core.commands.grammar import PLATFORM_MENTION_RE, CommandName, parse_command, parse_incident_ref
 from chatops_core.commands.service import CommandService, Outcome
 from chatops_core.errors import (
     ChannelNotFound,
@@ -25,7 +25,7 @@ from chatops_core.errors import (
     RateLimited,
     Retryable,
 )
-from chatops_core.models import ChannelRef, EntryKind, InboundCommand, Incident, Reply, utcnow
+from chatops_core.models import ChannelRef, EntryKind, InboundCommand, Incident, Person, Reply, utcnow
 from chatops_core.notifications import IncidentSnapshot, Notification
 from chatops_core.providers import Capability, Provider
 from chatops_core.routing import route
@@ -294,6 +294,8 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
         create_channels = (
             conf is not None and conf.create_incident_channels and provider.supports(Capability.CHANNELS)
         )
+        if parsed.name is CommandName.ASSIGN:
+            inbound = _with_names(provider, inbound, parsed.user)
         outcome = CommandService(store).execute(
             inbound,
             parsed,
@@ -361,6 +363,25 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
         provider.archive(outcome.incident.channel_id)
         store.mark_step(key, "archive")
     store.mark_step(key, "done")
+
+
+def _with_names(provider: Provider, inbound: InboundCommand, user: str | None) -> InboundCommand:
+    """``inbound`` with a name for the person ``user`` names when the platform gave only an
+    id (a mention without a name, a pick from a people menu), as their platform shows it, so
+    the commander reads as a name on the other platforms and in the timeline."""
+    mention = PLATFORM_MENTION_RE.fullmatch(user or "")
+    if mention is None:
+        return inbound
+    user_id = mention.group(1)
+    known = next((p for p in inbound.mentioned if p.user_id == user_id), None)
+    if known is not None and known.display != user_id:
+        return inbound
+    name = provider.display_name(user_id)
+    if not name:
+        return inbound
+    person = Person(instance=inbound.instance, user_id=user_id, display=name)
+    others = [p for p in inbound.mentioned if p.user_id != user_id]
+    return inbound.model_copy(update={"mentioned": [*others, person]})
 
 
 def _stale_card(runtime: Runtime, inbound: InboundCommand, incident_id: str) -> str | None:

@@ -180,6 +180,11 @@ class Provider(ABC):
         :meth:`find_announcement` finds the post again after an attempt whose outcome was lost.
         """
 
+    def display_name(self, user_id: str) -> str | None:
+        """The name this platform shows for ``user_id``, where it can tell; None otherwise
+        (a refusal or an unknown user is None too: the caller keeps what it had)."""
+        return None
+
     def names_channel(self, alias: str, channel_id: str | None, channel_name: str | None) -> bool:
         """Whether the routed channel ``alias`` is the channel a command came from.
 

@@ -189,7 +189,11 @@ def _fields(post: dict[str, Any]) -> dict[str, str]:
 
 
 def _buttons(post: dict[str, Any]) -> list[str]:
-    return [a["id"] for a in post["props"]["attachments"][0].get("actions") or []]
+    return [a["id"] for a in post["props"]["attachments"][0].get("actions") or [] if a["type"] == "button"]
+
+
+def _menus(post: dict[str, Any]) -> list[str]:
+    return [a["id"] for a in post["props"]["attachments"][0].get("actions") or [] if a["type"] == "select"]
 
 
 def _declared(mm: FakeMattermost, stack: MattermostStack, title: str) -> str:
@@ -228,6 +232,7 @@ def test_declare_click_acknowledge_resolve_with_a_note_and_close(
     routed = _wait(mm, stack, lambda: _cards(mm, "major-incidents", inc), "the routed card")[0]
     own = _wait(mm, stack, lambda: _cards(mm, slug, inc), "the channel card")[0]
     assert _buttons(routed) == ["ack", "mitigate", "resolve", "escalate"]
+    assert _menus(routed) == ["severity", "commander"]
     assert _wait(mm, stack, lambda: mm.post(own["id"])["is_pinned"], "the pinned card")  # type: ignore[index]
 
     # Bob clicks Acknowledge on the routed card: Mattermost gets {} and the card is edited.
@@ -249,7 +254,7 @@ def test_declare_click_acknowledge_resolve_with_a_note_and_close(
     submitted = send(mm.dialog_submission({"note": "Failed over to the replica"}, channel="major-incidents"))
     assert submitted.status == 200 and submitted.json == {}
     resolved = _wait(mm, stack, lambda: _status_is(mm, routed["id"], "Resolved"), "the resolved card")
-    assert _buttons(resolved) == []
+    assert _buttons(resolved) == [] and _menus(resolved) == []
 
     # Close, typed in the incident's own channel without the id.
     assert mm.run_slash_command(stack.webhook_url, "close", user="alice", channel=channel["id"]).status == 200
@@ -295,6 +300,47 @@ def test_a_forged_command_token_or_click_context_is_401_and_changes_nothing(
     assert (len(mm.calls("create_post")), len(mm.calls("patch_post")), len(mm.responses())) == before
     assert stack.store().get(int(inc.removeprefix("INC-"))).status is Status.OPEN
     assert _fields(mm.post(card["id"]))["Status"] == "Open"  # type: ignore[arg-type]
+
+
+def test_the_severity_and_commander_menus(mm: FakeMattermost, stack: MattermostStack) -> None:
+    assert (
+        mm.run_slash_command(stack.webhook_url, "declare sev2 Webhooks delayed", user="alice").status == 200
+    )
+    inc = _declared(mm, stack, "Webhooks delayed")
+    number = int(inc.removeprefix("INC-"))
+    slug = f"{inc.lower()}-webhooks-delayed"
+    # The card in the incident's own channel: every change of the incident edits it (a SEV-1
+    # is announced in critical-incidents, not on the SEV-2 card routed to major-incidents).
+    card = _wait(mm, stack, lambda: _cards(mm, slug, inc), "the channel card")[0]
+    time.sleep(1.0)  # let the declare's steps settle
+
+    # SEV-1 chosen in the severity menu: Mattermost gets {}, the incident is SEV-1, the card edited.
+    chosen = mm.choose(card["id"], "severity", "sev1", user="bob")
+    assert chosen.status == 200 and chosen.json == {}
+    _wait(mm, stack, lambda: stack.store().get(number).severity.value == "SEV-1", "the incident at SEV-1")
+
+    def shows(field: str, value: str) -> dict[str, Any] | None:
+        post = mm.post(card["id"])
+        return post if post is not None and value in _fields(post).get(field, "") else None
+
+    edited = _wait(mm, stack, lambda: shows("Severity", "SEV-1"), "the card edited to SEV-1")
+    assert _menus(edited) == ["severity", "commander"]
+    assert len(_cards(mm, slug, inc)) == 1  # edited in place
+
+    # A severity not above the incident's is refused, and only the chooser is told.
+    before = len(mm.ephemeral_posts())
+    assert mm.choose(card["id"], "severity", "sev3", user="carol").status == 200
+    told = _wait(mm, stack, lambda: mm.ephemeral_posts()[before:], "the private refusal")
+    assert told[0]["user_id"] == mm.user_id("carol") and "SEV-1" in told[0]["post"]["message"]
+    assert stack.store().get(number).severity.value == "SEV-1"
+
+    # Bob chosen in the commander menu (on the edited card): the card mentions him by name.
+    assert mm.choose(card["id"], "commander", "bob", user="alice").status == 200
+    _wait(mm, stack, lambda: shows("Commander", "@bob"), "the card showing @bob")
+    incident = stack.store().get(number)
+    assert incident.commander_user_id == mm.user_id("bob") and incident.commander_instance == INSTANCE
+    channel = mm.channel(slug)
+    assert channel is not None and mm.user_id("bob") in channel["members"]
 
 
 def _thread(mm: FakeMattermost, root_id: str) -> list[dict[str, Any]]:

@@ -1052,6 +1052,32 @@ class FakeMattermost:
                 self._apply_action_response(post_id, outgoing.data["user_id"], answer)
         return delivered
 
+    def menu_choice(self, post_id: str, action: str, option: str, *, user: str = "alice") -> Outgoing:
+        """The request Mattermost sends when ``user`` picks ``option`` in the menu ``action``
+        (its id or name) of a post: the action's context with ``selected_option`` added, the
+        chosen option's ``value``. In a menu of users (``data_source: "users"``) that value is
+        the user's id; a username of the fake's is taken for its id."""
+        with self._lock:
+            post = self._posts.get(post_id)
+            found = _find_action(post, action) if post is not None else None
+            if found is not None and found.get("type") != "select":
+                raise KeyError(f"action {action!r} of post {post_id} is not a menu")
+            if found is not None and found.get("data_source") == "users":
+                known = next((u for u in self._users.values() if u.username == option), None)
+                option = known.id if known is not None else option
+        return self.button_click(post_id, action, user=user, selected_option=option)
+
+    def choose(self, post_id: str, action: str, option: str, **kwargs: Any) -> Delivered:
+        """Pick ``option`` in a post's menu (see :meth:`menu_choice`) and apply the
+        integration's answer as :meth:`click` does."""
+        outgoing = self.menu_choice(post_id, action, option, **kwargs)
+        delivered = send(outgoing)
+        answer = delivered.json
+        if delivered.status == 200 and isinstance(answer, dict):
+            with self._lock:
+                self._apply_action_response(post_id, outgoing.data["user_id"], answer)
+        return delivered
+
     # -- inspection --------------------------------------------------------------------
     def calls(self, op: str | None = None) -> list[Call]:
         """Every request received, oldest first, optionally only those of ``op``."""

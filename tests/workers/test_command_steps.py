@@ -295,3 +295,26 @@ def test_a_created_notification_arriving_after_a_later_change_posts_no_second_ca
     assert deliver(runtime, created, "new", "slack", "#incidents", slot_taken=True).outcome == "stale"
     (message,) = slack.messages("incidents")
     assert "acknowledged" in message["text"].lower() and message["edited"] == 0
+
+
+def test_a_commander_named_only_by_id_is_stored_by_the_name_slack_shows(
+    runtime: Runtime, slack: FakeSlack
+) -> None:
+    # Slack sends a picked or typed mention as <@U…> without a name; other platforms and the
+    # timeline must show the person's name, not their id.
+    slack.add_user("U200BOB", name="Bob Builder")
+    provider = runtime.provider("slack")
+    run_command(
+        runtime,
+        provider,
+        inbound(slack, "declare sev2 Payments down", key="slack:slack:n1"),
+        enqueue=Enqueued(),
+    )
+    cmd = inbound(slack, "assign INC-1 <@U200BOB>", key="slack:slack:n2")
+    run_command(runtime, provider, cmd, enqueue=Enqueued())
+    incident = runtime.store.get(1)
+    assert (incident.commander, incident.commander_instance, incident.commander_user_id) == (
+        "Bob Builder",
+        "slack",
+        "U200BOB",
+    )

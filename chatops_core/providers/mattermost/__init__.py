@@ -1,11 +1,11 @@
 """The Mattermost provider: one Mattermost server and team behind the common interface.
 
 The package is split by concern: :mod:`.config` (the instance's settings), :mod:`.verify`
-(the slash command's and outgoing webhook's tokens; signed button contexts and dialog
-states), :mod:`.inbound` (slash commands, mentions, clicks and dialog submissions into
-neutral commands), :mod:`.render`
-(Markdown answers and the incident card as an attachment with buttons), :mod:`.forms`
-(dialogs), :mod:`.actions` (what buttons and dialogs carry), :mod:`.client` (REST API v4
+(the slash command's and outgoing webhook's tokens; signed button and menu contexts and
+dialog states), :mod:`.inbound` (slash commands, mentions, clicks, menu choices and dialog
+submissions into neutral commands), :mod:`.render` (Markdown answers and the incident card
+as an attachment with buttons and menus), :mod:`.forms` (dialogs), :mod:`.actions` (what
+buttons, menus and dialogs carry), :mod:`.client` (REST API v4
 and ``response_url`` calls), :mod:`.errors` (Mattermost failures mapped onto
 :mod:`chatops_core.errors`), :mod:`.channels` (channel names), :mod:`.pacing` (how fast it
 posts) and :mod:`.devtools` (simulated requests and the local playground). Nothing outside
@@ -33,7 +33,7 @@ import builtins
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -43,10 +43,20 @@ from chatops_core.errors import (
     ConfigError,
     MessageNotFound,
     NotFound,
+    Permanent,
     ProviderError,
     TriggerExpired,
 )
-from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Person, PostedText, Reply, utcnow
+from chatops_core.models import (
+    ChannelRef,
+    InboundCommand,
+    Incident,
+    MessageRef,
+    Person,
+    PostedText,
+    Reply,
+    utcnow,
+)
 from chatops_core.notifications import Announcement
 from chatops_core.pacing import PacingPolicy
 from chatops_core.providers.base import Capability, FormName, Inbound, Provider, WebhookRequest
@@ -77,6 +87,9 @@ DIALOG_TTL_SECONDS = 24 * 3600
 # Taken channel names tried before giving up: name-2 ... name-20.
 MAX_NAME_TRIES = 20
 _NAME_CACHE = 256
+# Usernames of commanders known by id only, looked up once an hour at most.
+_USERNAME_CACHE = 256
+USERNAME_TTL_SECONDS = 3600.0
 OFFER_FORM_TEXT = {
     "declare": "The form to declare an incident could not open in time. Open it from here:",
     "resolve": "The form to resolve {incident} could not open in time. Open it from here:",
@@ -128,6 +141,7 @@ class MattermostProvider(Provider):
         self._client = client or MattermostClient(settings.url, settings.bot_token, timeout=settings.timeout)
         self._channel_ids: dict[str, str] = {}
         self._display_names: OrderedDict[str, str] = OrderedDict()
+        self._usernames: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     @property
     def pacing(self) -> PacingPolicy:
@@ -187,7 +201,7 @@ class MattermostProvider(Provider):
         may not post ephemeral messages (by default only system admins may) answers in the
         thread of the message clicked instead, naming the person.
         """
-        message = render.reply_message(reply, self.name)
+        message = render.reply_message(reply, self.name, self._commander_names(_shown(reply)))
         response_url = command.reply_to.get(inbound.REPLY_RESPONSE_URL)
         if response_url:
             body = {"response_type": "ephemeral" if reply.ephemeral else "in_channel", "text": message}
@@ -208,7 +222,7 @@ class MattermostProvider(Provider):
         (``GET /posts/{id}``) and the answer goes under it.
         """
         channel_id = self.resolve_channel(channel)
-        message = render.reply_message(reply, self.name)
+        message = render.reply_message(reply, self.name, self._commander_names(_shown(reply)))
         try:
             post = self._client.create_post(channel_id, message, root_id=thread_id)
         except ProviderError as exc:
@@ -423,13 +437,16 @@ class MattermostProvider(Provider):
             now=datetime.now(UTC),
             action_url=self.webhook_url,
             sign=self._sign_button,
+            usernames=self._commander_names([card]),
         )
         props: dict[str, Any] = {"attachments": [attachment]}
         if key:
             props[DELIVERY_PROP] = key
         return props
 
-    def _sign_button(self, action: str, incident_id: str, version: int | None) -> dict[str, Any]:
+    def _sign_button(
+        self, action: str, incident_id: str, version: int | None, options: Sequence[str] = ()
+    ) -> dict[str, Any]:
         return dict(
             actions.card_context(
                 self._secret,
@@ -438,12 +455,56 @@ class MattermostProvider(Provider):
                 version,
                 now=self._clock(),
                 ttl=self.settings.action_ttl_seconds,
+                options=options,
             )
         )
+
+    def _commander_names(self, shown: Iterable[IncidentCard | Incident]) -> dict[str, str]:
+        """Usernames of the commanders of this instance that ``shown`` knows by id only (one
+        chosen in the commander menu), so they can be mentioned.
+
+        Each is looked up once (``GET /users/{id}``) and remembered for an hour. One the
+        server does not know, or will not show, keeps its stored text; a passing failure
+        (rate limit, 5xx) is raised, so what was being posted is tried again.
+        """
+        names: dict[str, str] = {}
+        for item in shown:
+            user_id = render.needs_username(item, self.name)
+            if user_id is None or user_id in names:
+                continue
+            name = self._username(user_id)
+            if name:
+                names[user_id] = name
+        return names
+
+    def display_name(self, user_id: str) -> str | None:
+        return self._username(user_id)
+
+    def _username(self, user_id: str) -> str | None:
+        now = self._clock()
+        cached = self._usernames.get(user_id)
+        if cached is not None and now - cached[1] < USERNAME_TTL_SECONDS:
+            self._usernames.move_to_end(user_id)
+            return cached[0]
+        try:
+            name = self._client.user(user_id).username
+        except Permanent:
+            return None
+        if name:
+            self._usernames[user_id] = (name, now)
+            self._usernames.move_to_end(user_id)
+            while len(self._usernames) > _USERNAME_CACHE:
+                self._usernames.popitem(last=False)
+        return name or None
 
     def close(self) -> None:
         """Close the REST client's connections."""
         self._client.close()
+
+
+def _shown(reply: Reply) -> list[Incident]:
+    """The incidents an answer shows with their commanders."""
+    return ([reply.incident] if reply.incident is not None else []) + list(reply.incidents)
 
 
 PROVIDER = MattermostProvider

@@ -7,13 +7,16 @@ Four kinds of request reach the instance's one URL, told apart by their content:
 - mentions of the bot, sent by an outgoing webhook whose trigger word is the mention
   (``@incident-bot``): form-encoded or JSON, with ``trigger_word`` and no ``command``
   (https://developers.mattermost.com/integrate/webhooks/outgoing/);
-- button clicks, JSON with ``context`` (and ``post_id``)
+- button clicks and menu choices, JSON with ``context`` (and ``post_id``); a menu's choice
+  is the context's ``selected_option``
   (https://developers.mattermost.com/integrate/plugins/interactive-messages/);
 - dialog submissions, JSON with ``type: "dialog_submission"``
   (https://developers.mattermost.com/integrate/plugins/interactive-dialogs/).
 
 Every kind becomes the same neutral :class:`~chatops_core.models.InboundCommand` with its
-``text`` in the command language (a click on Acknowledge is ``ack INC-12``). How to answer
+``text`` in the command language (a click on Acknowledge is ``ack INC-12``, SEV-1 chosen in
+the severity menu ``escalate INC-12 sev1``, a user chosen in the commander menu
+``assign INC-12 <@user id>`` with that user in ``mentioned``). How to answer
 it (the ``response_url``, the ``trigger_id``) is kept in ``reply_to``, which only this
 package reads. :func:`read_request` is shared by :mod:`.verify`'s caller and the parser, so
 the body is decoded once per request in each.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +35,7 @@ from urllib.parse import parse_qsl
 
 from chatops_core.commands.grammar import DEFAULT_SEVERITY, SEVERITY_WORDS, TITLE_MAX_LENGTH, severity_word
 from chatops_core.errors import InvalidWebhook
-from chatops_core.models import Actor, InboundCommand
+from chatops_core.models import Actor, InboundCommand, Person
 from chatops_core.providers.base import Inbound, InboundKind, WebhookRequest
 from chatops_core.providers.mattermost import actions
 from chatops_core.providers.mattermost.verify import Payload
@@ -48,6 +52,11 @@ REPLY_TEAM_ID = "team_id"
 Kind = Literal["command", "action", "dialog", "mention"]
 # Punctuation a mention may be written with (``@incident-bot: what's open?``).
 _AFTER_MENTION = ":,;"
+# A Mattermost user id: 26 lowercase letters and digits.
+_USER_ID = re.compile(r"^[a-z0-9]{26}$")
+# What a menu choice that cannot be acted on is answered (only the chooser sees it).
+NOT_OFFERED = "Choose one of the severities the menu offers."
+NOT_A_USER = "Choose a user of the team as commander."
 
 
 @dataclass(frozen=True)
@@ -166,10 +175,12 @@ def slash_command(fields: Mapping[str, str], request: WebhookRequest, instance: 
 def button_click(
     data: Mapping[str, Any], context: Payload, request: WebhookRequest, instance: str
 ) -> Inbound:
-    """A click on a card's button (``context`` verified): the command it stands for.
+    """A click on a card's button or a choice in one of its menus (``context`` verified): the
+    command it stands for.
 
     Answered ``{}``: the post stays as it is, and the card is edited once the change is
-    announced. A click on a button this version does not know answers a note to the clicker.
+    announced. A click on a button this version does not know, or a severity the menu did not
+    offer, answers a note to the clicker.
     """
     user_id = _str(data.get("user_id"))
     if user_id is None:
@@ -178,7 +189,24 @@ def button_click(
     incident = context.get(actions.INCIDENT)
     version = context.get(actions.VERSION)
     form: Literal["declare", "resolve"] | None = None
-    if action in actions.CARD_ACTIONS and isinstance(incident, str):
+    mentioned: list[Person] = []
+    if action in actions.CARD_MENUS and isinstance(incident, str):
+        chosen = _selected_option(data)
+        if chosen is None:
+            return _answer({})
+        if action == actions.SEVERITY_MENU:
+            if chosen not in actions.offered_options(context) or chosen not in SEVERITY_WORDS:
+                return _answer({"ephemeral_text": NOT_OFFERED})
+            # Any severity offered: one not above the incident's is refused by the worker,
+            # which tells the person privately, as it does for a typed escalate.
+            text = f"escalate {incident} {chosen}"
+        else:
+            if not _USER_ID.match(chosen):
+                return _answer({"ephemeral_text": NOT_A_USER})
+            # Only the id comes with the choice: the worker names them when it shows the card.
+            text = f"assign {incident} <@{chosen}>"
+            mentioned = [Person(instance=instance, user_id=chosen, display=chosen)]
+    elif action in actions.CARD_ACTIONS and isinstance(incident, str):
         text = f"{action} {incident}"
         form = "resolve" if action == "resolve" else None
     elif action == actions.OPEN_FORM and context.get(actions.FORM) == "declare":
@@ -203,8 +231,19 @@ def button_click(
         form=form,
         card_version=version if isinstance(version, int) and version >= 1 else None,
         reply_to={k: v for k, v in {REPLY_TRIGGER_ID: trigger_id}.items() if v},
+        mentioned=mentioned,
     )
     return _enqueue(command, b"{}")
+
+
+def _selected_option(data: Mapping[str, Any]) -> str | None:
+    """The option chosen in a menu: the ``selected_option`` Mattermost added to the context
+    (no signature covers it); None when there is none."""
+    context = data.get("context")
+    if not isinstance(context, Mapping):
+        return None
+    chosen = context.get(actions.SELECTED_OPTION)
+    return chosen.strip() if isinstance(chosen, str) and chosen.strip() else None
 
 
 def _title_error(title: str) -> str | None:

@@ -1,11 +1,17 @@
 """Mattermost messages: replies in Markdown, and the incident card as a message attachment
-with buttons.
+with buttons and menus.
 
 Attachments (https://developers.mattermost.com/integrate/reference/message-attachments/)
 carry the card: a colour bar for the severity, a title linking to the incident, short
 fields (severity, status, commander, declared), the summary, and while the incident is
-active, buttons (https://developers.mattermost.com/integrate/plugins/interactive-messages/)
-whose ``integration`` points at the instance's webhook URL with a signed context.
+active, buttons and two message menus
+(https://developers.mattermost.com/integrate/plugins/interactive-messages/): the severities
+the card offers, showing the current one, and the team's users to pick a commander from
+(``data_source: "users"``). Every one has an ``integration`` pointing at the instance's
+webhook URL with a signed context.
+
+A commander is mentioned by username. One chosen in the menu is known by id only until the
+worker looks the name up: the renderers take those names (``usernames``: user id to username).
 
 Mattermost has no escaping for its Markdown, so text from users (titles, notes,
 summaries) is written so it cannot do more than read as text: ``@channel``, ``@all`` and
@@ -16,12 +22,14 @@ open Markdown markup are backslash-escaped.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from chatops_core.cards import IncidentCard, age
+from chatops_core.commands.grammar import severity_word
 from chatops_core.models import Incident, Reply, Severity, TimelineEntry
+from chatops_core.providers.mattermost import actions as card_actions
 
 # A post's message is at most 16383 characters; attachment text is kept well under it.
 MESSAGE_MAX = 16000
@@ -50,8 +58,14 @@ _MARKDOWN = re.compile(r"([\\`*_~\[\]<>#|])")
 # A Mattermost username: lowercase letters, digits, '.', '-', '_', starting with a letter.
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 
-# The signed context of one button: (action, incident id, version) -> context.
-SignContext = Callable[[str, str, int | None], dict[str, Any]]
+
+class SignContext(Protocol):
+    """The signed context of one button or menu of a card; ``options``: what a static menu
+    offers, signed with it."""
+
+    def __call__(
+        self, action: str, incident_id: str, version: int | None, options: Sequence[str] = ()
+    ) -> dict[str, Any]: ...
 
 
 def cut(text: str, limit: int) -> str:
@@ -70,15 +84,34 @@ def plain(text: str, limit: int | None = None) -> str:
     return cut(escaped, limit) if limit else escaped
 
 
-def commander(card: IncidentCard | Incident, instance: str) -> str:
+def commander(
+    card: IncidentCard | Incident, instance: str, usernames: Mapping[str, str] | None = None
+) -> str:
     """The commander: ``@username`` (a mention) on the instance they came from, their name
-    elsewhere; ``_unassigned_`` when there is none."""
+    elsewhere; ``_unassigned_`` when there is none.
+
+    A commander of ``instance`` stored by user id only (chosen in the commander menu) is
+    mentioned by the username ``usernames`` gives for the id; without one, the stored text is
+    shown as it is, never as a mention.
+    """
     name = card.commander
     if not name:
         return "_unassigned_"
-    if card.commander_instance == instance and card.commander_user_id and _USERNAME.match(name):
-        return f"@{name}"
+    user_id = card.commander_user_id
+    if card.commander_instance == instance and user_id:
+        known = (usernames or {}).get(user_id) or (name if name != user_id else None)
+        if known and _USERNAME.match(known):
+            return f"@{known}"
     return plain(name)
+
+
+def needs_username(card: IncidentCard | Incident, instance: str) -> str | None:
+    """The user id of a commander of ``instance`` known by id only, whose username the
+    card needs to mention them; None otherwise."""
+    user_id = card.commander_user_id
+    if card.commander_instance == instance and user_id and card.commander == user_id:
+        return user_id
+    return None
 
 
 def _link(url: str | None) -> str | None:
@@ -101,9 +134,10 @@ def card_attachment(
     now: datetime,
     action_url: str | None,
     sign: SignContext | None,
+    usernames: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The incident card as one attachment; with buttons when the card has actions and a
-    URL to send their clicks to."""
+    """The incident card as one attachment; with buttons and menus when the card has actions
+    and a URL to send their clicks to."""
     fields = [
         {
             "short": True,
@@ -111,7 +145,7 @@ def card_attachment(
             "value": f"{SEVERITY_EMOJI[card.severity]} {card.severity.value}",
         },
         {"short": True, "title": "Status", "value": card.status.value.capitalize()},
-        {"short": True, "title": "Commander", "value": commander(card, instance)},
+        {"short": True, "title": "Commander", "value": commander(card, instance, usernames)},
         {"short": True, "title": "Declared", "value": age(card.created_at, now)},
     ]
     footer = [card.incident_id]
@@ -142,12 +176,49 @@ def card_attachment(
                 },
             }
             for action in card.actions
-        ]
+        ] + card_menus(card, action_url, sign)
     elif card.actions:
         # No way back for clicks: say what to type instead.
         typed = ", ".join(f"`/im {line}`" for line in card.typed_commands())
         attachment["text"] += f"\n\nType {typed}."
     return attachment
+
+
+def card_menus(card: IncidentCard, action_url: str, sign: SignContext) -> list[dict[str, Any]]:
+    """The card's menus: the severities it offers (showing the current one), whose context
+    signs the values offered, then the team's users to choose a commander from."""
+    menus: list[dict[str, Any]] = []
+    if card.severities:
+        offered = [severity_word(severity) for severity in card.severities]
+        menu: dict[str, Any] = {
+            "id": card_actions.SEVERITY_MENU,
+            "name": "Severity",
+            "type": "select",
+            "options": [
+                {"text": severity.value, "value": word}
+                for severity, word in zip(card.severities, offered, strict=True)
+            ],
+            "integration": {
+                "url": action_url,
+                "context": sign(card_actions.SEVERITY_MENU, card.incident_id, card.version, offered),
+            },
+        }
+        if card.severity in card.severities:
+            menu["default_option"] = severity_word(card.severity)
+        menus.append(menu)
+    menus.append(
+        {
+            "id": card_actions.COMMANDER_MENU,
+            "name": "Commander",
+            "type": "select",
+            "data_source": "users",
+            "integration": {
+                "url": action_url,
+                "context": sign(card_actions.COMMANDER_MENU, card.incident_id, card.version),
+            },
+        }
+    )
+    return menus
 
 
 def alert_message(card: IncidentCard, card_link: str | None) -> str:
@@ -170,11 +241,11 @@ def alert_message(card: IncidentCard, card_link: str | None) -> str:
     return "\n".join(lines)
 
 
-def _incident_lines(incident: Incident, instance: str) -> list[str]:
+def _incident_lines(incident: Incident, instance: str, usernames: Mapping[str, str] | None) -> list[str]:
     lines = [
         f"**{plain(incident.id)}: {plain(incident.title)}**",
         f"{SEVERITY_EMOJI[incident.severity]} {incident.severity.value} · "
-        f"{incident.status.value.capitalize()} · Commander: {commander(incident, instance)}",
+        f"{incident.status.value.capitalize()} · Commander: {commander(incident, instance, usernames)}",
     ]
     if incident.description:
         lines.append(plain(incident.description, 1000))
@@ -196,11 +267,11 @@ def _timeline_lines(entries: list[TimelineEntry]) -> list[str]:
     return lines
 
 
-def _list_lines(incidents: list[Incident], instance: str) -> list[str]:
+def _list_lines(incidents: list[Incident], instance: str, usernames: Mapping[str, str] | None) -> list[str]:
     shown = incidents[:MAX_LISTED_INCIDENTS]
     lines = [
         f"- {SEVERITY_EMOJI[inc.severity]} **{plain(inc.id)}** {inc.severity.value} · "
-        f"{inc.status.value.capitalize()} · {plain(inc.title, 200)} · {commander(inc, instance)}"
+        f"{inc.status.value.capitalize()} · {plain(inc.title, 200)} · {commander(inc, instance, usernames)}"
         for inc in shown
     ]
     if len(incidents) > len(shown):
@@ -208,7 +279,7 @@ def _list_lines(incidents: list[Incident], instance: str) -> list[str]:
     return lines
 
 
-def reply_message(reply: Reply, instance: str) -> str:
+def reply_message(reply: Reply, instance: str, usernames: Mapping[str, str] | None = None) -> str:
     """An answer to a command in Markdown: the text, then the incident, its timeline or a list.
 
     The answer's own text is the service's (command help uses backticks), so it is only
@@ -216,11 +287,11 @@ def reply_message(reply: Reply, instance: str) -> str:
     """
     parts = [defuse(reply.text)]
     if reply.incident is not None:
-        parts.append("\n".join(_incident_lines(reply.incident, instance)))
+        parts.append("\n".join(_incident_lines(reply.incident, instance, usernames)))
     if reply.timeline:
         parts.append("\n".join(_timeline_lines(reply.timeline)))
     if reply.incidents:
-        parts.append("\n".join(_list_lines(reply.incidents, instance)))
+        parts.append("\n".join(_list_lines(reply.incidents, instance, usernames)))
     return cut("\n\n".join(parts), MESSAGE_MAX)
 
 

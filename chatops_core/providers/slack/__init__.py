@@ -227,6 +227,9 @@ class SlackProvider(Provider):
             at = None
         return PostedText(author=author, text=str(message.get("text") or ""), at=at)
 
+    def display_name(self, user_id: str) -> str | None:
+        return self._user_name(user_id)
+
     def _user_name(self, user_id: str) -> str | None:
         """The name the workspace shows for ``user_id``; None when Slack will not say."""
         try:

@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from chatops_core.errors import InvalidWebhook, Permanent, RateLimited, TriggerExpired
-from chatops_core.models import Actor, InboundCommand, Incident, Reply, Severity, Status
+from chatops_core.models import Actor, InboundCommand, Incident, Person, Reply, Severity, Status
 from chatops_core.notifications import Announcement, IncidentSnapshot, Notification
 from chatops_core.providers.base import Capability, InboundKind, WebhookRequest
 from chatops_core.providers.mattermost import DELIVERY_PROP, PROVIDER, MattermostProvider
@@ -94,7 +94,12 @@ def _announcement(
 
 def _buttons(post: dict[str, Any]) -> dict[str, dict[str, Any]]:
     attachments = post["props"]["attachments"]
-    return {a["id"]: a for a in attachments[0].get("actions") or []}
+    return {a["id"]: a for a in attachments[0].get("actions") or [] if a["type"] == "button"}
+
+
+def _menus(post: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    attachments = post["props"]["attachments"]
+    return {a["id"]: a for a in attachments[0].get("actions") or [] if a["type"] == "select"}
 
 
 # -- what the provider declares --------------------------------------------------------------
@@ -247,6 +252,196 @@ def test_a_click_signed_under_another_secret_is_401(mm: FakeMattermost) -> None:
     ref = other.announce("incidents", _announcement())
     with pytest.raises(InvalidWebhook):
         mine.verify(_request(mm.button_click(ref.message_id, "ack")))
+
+
+# -- the card's menus ---------------------------------------------------------------------
+
+
+def test_the_card_has_a_severity_menu_and_a_commander_menu_with_signed_contexts(
+    mm: FakeMattermost, provider: MattermostProvider
+) -> None:
+    post = mm.post(provider.announce("incidents", _announcement(version=4)).message_id)
+    assert post is not None
+    actions = post["props"]["attachments"][0]["actions"]
+    assert [a["id"] for a in actions] == ["ack", "mitigate", "resolve", "escalate", "severity", "commander"]
+    menus = _menus(post)
+    severity, commander = menus["severity"], menus["commander"]
+    assert severity["name"] == "Severity" and "data_source" not in severity
+    assert severity["options"] == [
+        {"text": "SEV-1", "value": "sev1"},
+        {"text": "SEV-2", "value": "sev2"},
+        {"text": "SEV-3", "value": "sev3"},
+        {"text": "SEV-4", "value": "sev4"},
+    ]
+    assert severity["default_option"] == "sev2"  # the card's own severity
+    assert commander["name"] == "Commander" and commander["data_source"] == "users"
+    assert "options" not in commander
+    now = datetime.now(UTC).timestamp()
+    for menu in (severity, commander):
+        assert menu["integration"]["url"] == WEBHOOK_URL
+    assert verify_context(SECRET, severity["integration"]["context"], now) == {
+        "action": "severity",
+        "incident": "INC-7",
+        "version": 4,
+        "options": "sev1,sev2,sev3,sev4",  # what the menu offers is signed with it
+    }
+    assert verify_context(SECRET, commander["integration"]["context"], now) == {
+        "action": "commander",
+        "incident": "INC-7",
+        "version": 4,
+    }
+    # Menus go with the buttons: a resolved card has neither.
+    resolved = mm.post(provider.announce("incidents", _announcement(Status.RESOLVED)).message_id)
+    assert resolved is not None and "actions" not in resolved["props"]["attachments"][0]
+
+
+def _chosen(
+    mm: FakeMattermost, ref_id: str, menu: str, option: str, change: dict[str, Any]
+) -> WebhookRequest:
+    choice = mm.menu_choice(ref_id, menu, option)
+    data = dict(choice.data)
+    data["context"] = {**data["context"], **change}
+    return WebhookRequest(body=json.dumps(data).encode(), headers=choice.headers)
+
+
+@pytest.mark.parametrize(
+    ("menu", "option", "change"),
+    [
+        ("severity", "sev1", {"incident": "INC-1"}),
+        ("severity", "sev1", {"version": 99}),
+        ("severity", "sev0", {"options": "sev0,sev1,sev2,sev3,sev4"}),  # an option added
+        ("severity", "sev1", {"action": "commander"}),
+        ("commander", "bob", {"action": "severity"}),
+        ("commander", "bob", {"incident": "INC-1"}),
+        ("commander", "bob", {"sig": "AAAA"}),
+        ("commander", "bob", {"extra": "x"}),
+    ],
+)
+def test_a_menu_choice_whose_context_does_not_verify_is_401(
+    mm: FakeMattermost, provider: MattermostProvider, menu: str, option: str, change: dict[str, Any]
+) -> None:
+    ref = provider.announce("incidents", _announcement())
+    with pytest.raises(InvalidWebhook) as caught:
+        provider.verify(_chosen(mm, ref.message_id, menu, option, change))
+    assert caught.value.http_status == 401
+
+
+def test_a_severity_choice_becomes_an_escalate_to_that_severity(
+    mm: FakeMattermost, provider: MattermostProvider
+) -> None:
+    ref = provider.announce("incidents", _announcement(version=3))
+    choice = mm.menu_choice(ref.message_id, "severity", "sev1", user="bob")
+    assert choice.data["type"] == "select" and choice.data["context"]["selected_option"] == "sev1"
+    request = _request(choice)
+    provider.verify(request)  # the choice is not signed: Mattermost adds it
+    inbound = provider.parse(request)
+    assert inbound.kind is InboundKind.COMMAND and json.loads(inbound.body) == {}
+    command = inbound.command
+    assert command is not None
+    assert command.text == "escalate INC-7 sev1" and command.source == "action"
+    assert command.card_version == 3 and command.message_id == ref.message_id
+    assert command.user == Actor(user_id=mm.user_id("bob"), user_name="bob")
+    assert command.form is None and command.mentioned == []
+    # A severity not above the incident's is still the escalate it asks for: the worker
+    # refuses it and tells the person privately, as for a typed one.
+    lower = provider.parse(_request(mm.menu_choice(ref.message_id, "severity", "sev3")))
+    assert lower.command is not None and lower.command.text == "escalate INC-7 sev3"
+
+
+@pytest.mark.parametrize("option", ["sev0", "sev5", "SEV-1", "critical", "sev1,sev2"])
+def test_a_severity_the_menu_did_not_offer_is_answered_and_runs_nothing(
+    mm: FakeMattermost, provider: MattermostProvider, option: str
+) -> None:
+    ref = provider.announce("incidents", _announcement())
+    request = _request(mm.menu_choice(ref.message_id, "severity", option))
+    provider.verify(request)
+    inbound = provider.parse(request)
+    assert inbound.kind is InboundKind.ANSWER and inbound.command is None
+    assert json.loads(inbound.body) == {"ephemeral_text": "Choose one of the severities the menu offers."}
+
+
+def test_a_menu_request_without_a_choice_does_nothing(
+    mm: FakeMattermost, provider: MattermostProvider
+) -> None:
+    ref = provider.announce("incidents", _announcement())
+    inbound = provider.parse(_request(mm.button_click(ref.message_id, "severity")))
+    assert inbound.kind is InboundKind.ANSWER and json.loads(inbound.body) == {}
+
+
+def test_a_user_choice_becomes_an_assign_of_that_person(
+    mm: FakeMattermost, provider: MattermostProvider
+) -> None:
+    ref = provider.announce("incidents", _announcement(version=2))
+    bob = mm.user_id("bob")
+    choice = mm.menu_choice(ref.message_id, "commander", "bob", user="alice")
+    assert choice.data["data_source"] == "users" and choice.data["context"]["selected_option"] == bob
+    request = _request(choice)
+    provider.verify(request)
+    inbound = provider.parse(request)
+    command = inbound.command
+    assert command is not None and json.loads(inbound.body) == {}
+    assert command.text == f"assign INC-7 <@{bob}>" and command.card_version == 2
+    # The choice carries only the id: the worker names them when it shows the card.
+    assert command.mentioned == [Person(instance="mm", user_id=bob, display=bob)]
+    assert command.user == Actor(user_id=mm.user_id("alice"), user_name="alice")
+
+    not_a_user = provider.parse(_request(mm.menu_choice(ref.message_id, "commander", "Bob Smith")))
+    assert not_a_user.command is None
+    assert json.loads(not_a_user.body) == {"ephemeral_text": "Choose a user of the team as commander."}
+
+
+def test_a_commander_chosen_by_id_is_mentioned_by_the_username_looked_up_once(
+    mm: FakeMattermost, provider: MattermostProvider
+) -> None:
+    bob = mm.user_id("bob")
+    ann = _announcement(commander=(bob, "mm", bob), kind="incident.updated")
+    ref = provider.announce("incidents", ann)
+    post = mm.post(ref.message_id)
+    assert post is not None
+    assert {f["title"]: f["value"] for f in post["props"]["attachments"][0]["fields"]}["Commander"] == "@bob"
+    assert [c.path for c in mm.calls("get_user")] == [f"/api/v4/users/{bob}"]
+    provider.update_announcement(ref, ann)
+    command = _command_from(mm, provider)
+    incident = Incident(
+        number=7,
+        title="Database timeouts",
+        severity=Severity.SEV2,
+        status=Status.OPEN,
+        commander=bob,
+        commander_instance="mm",
+        commander_user_id=bob,
+        created_at=CREATED,
+        updated_at=CREATED,
+    )
+    provider.reply(command, Reply(text="INC-7", incident=incident, incidents=[incident]))
+    assert "Commander: @bob" in mm.responses()[-1]["text"]
+    assert len(mm.calls("get_user")) == 1  # remembered
+    # A commander stored with their name is not looked up.
+    provider.announce("incidents", _announcement(commander=("alice", "mm", mm.user_id("alice"))))
+    assert len(mm.calls("get_user")) == 1
+
+
+def test_a_passing_failure_to_look_a_commander_up_is_raised_so_the_card_is_tried_again(
+    mm: FakeMattermost, provider: MattermostProvider
+) -> None:
+    bob = mm.user_id("bob")
+    mm.fail("get_user", status=429, reset=1)
+    with pytest.raises(RateLimited):
+        provider.announce("incidents", _announcement(commander=(bob, "mm", bob)))
+    assert mm.calls("create_post") == []
+    post = mm.post(provider.announce("incidents", _announcement(commander=(bob, "mm", bob))).message_id)
+    assert post is not None
+    assert {f["title"]: f["value"] for f in post["props"]["attachments"][0]["fields"]}["Commander"] == "@bob"
+
+
+def test_a_commander_id_the_server_does_not_know_is_shown_but_not_mentioned(
+    mm: FakeMattermost, provider: MattermostProvider
+) -> None:
+    gone = "z" * 26
+    post = mm.post(provider.announce("incidents", _announcement(commander=(gone, "mm", gone))).message_id)
+    assert post is not None
+    fields = {f["title"]: f["value"] for f in post["props"]["attachments"][0]["fields"]}
+    assert fields["Commander"] == gone
 
 
 def test_an_unreadable_body_is_400(provider: MattermostProvider) -> None:
