@@ -280,6 +280,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_provider_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Commands a provider package contributes: its module ``cli`` (``<package>.cli``), when it
+    has one, defines ``add_commands(subparsers, load_settings)``, adding its subcommands with
+    ``--config`` and a ``func(args) -> int`` as the ones here have; ``load_settings(args)``
+    reads the configuration as every command does. Found like the providers themselves."""
+    import importlib
+    import importlib.util
+
+    from chatops_core.providers.registry import provider_packages
+
+    for package in provider_packages().values():
+        name = f"{package.package}.cli"
+        if importlib.util.find_spec(name) is None:
+            continue
+        add_commands = getattr(importlib.import_module(name), "add_commands", None)
+        if add_commands is not None:
+            add_commands(sub, _settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from chatops_core.notifications import NOTIFICATION_TYPES
 
@@ -366,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--all", action="store_true", help="replay every dead letter, oldest first")
     d = add_dlq("drop", "forget a dead letter")
     d.add_argument("id", type=int)
+
+    _add_provider_commands(sub)
     return parser
 
 

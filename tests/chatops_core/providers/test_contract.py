@@ -12,6 +12,7 @@ import importlib
 import json
 import secrets
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -208,10 +209,126 @@ def mattermost_provider_class() -> type[Provider] | None:
     return found if isinstance(found, type) and issubclass(found, Provider) else None
 
 
+# -- Discord ----------------------------------------------------------------------------------
+
+
+class DiscordHarness(Harness):
+    """Discord on :class:`FakeDiscord`: signed interactions, REST v10 messages, answers by
+    editing the interaction's ``@original``."""
+
+    def __init__(self, fake: Any) -> None:
+        from chatops_core.providers.discord import DiscordProvider
+
+        self.fake = fake
+        self.provider_class = DiscordProvider
+        self.provider = self._provider(fake.token)
+        self.channel = "incidents"
+        self.unknown_channel = "no-such-channel"
+        self.user_id = fake.user_id("alice")
+        self.channel_id = fake.channel_id("general")
+        self._tokens: list[str] = []
+        self._made = [self.provider]
+        from chatops_core.providers.discord.commands import definition
+
+        # The /im command as `chatops discord register` puts it, so options arrive typed.
+        self.provider.client.bulk_overwrite_commands(fake.application_id, [definition()], fake.guild_id)  # type: ignore[attr-defined]
+
+    def _provider(self, token: str) -> Provider:
+        from pydantic import SecretStr
+
+        from chatops_core.providers.discord.config import DiscordSettings
+
+        settings = DiscordSettings(
+            application_id=self.fake.application_id,
+            public_key=self.fake.public_key_hex,
+            bot_token=SecretStr(token),
+            api_url=self.fake.api_url,
+            guild_id=self.fake.guild_id,
+            timeout=2.0,
+        )
+        return self.provider_class("discord", settings)
+
+    def _outgoing(self, text: str) -> Any:
+        from chatops_core.providers.discord.commands import PRIVATE_WORDS
+        from chatops_core.providers.discord.devtools import command_options
+
+        word, options = command_options(text)
+        outgoing = self.fake.command(word, options, user="alice", channel="general")
+        # The ingress answers a command "deferred" (type 5); Discord then shows the loading
+        # message that the provider's answer edits.
+        private = word in PRIVATE_WORDS
+        callback = {"type": 5, "data": {"flags": 64}} if private else {"type": 5}
+        url = f"{self.fake.api_url}/interactions/{outgoing.id}/{outgoing.token}/callback"
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(callback).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+        self._tokens.append(outgoing.token)
+        return outgoing
+
+    def command_request(self, text: str) -> WebhookRequest:
+        outgoing = self._outgoing(text)
+        return WebhookRequest(
+            body=outgoing.body, headers=dict(outgoing.headers), content_type="application/json"
+        )
+
+    def forged_request(self, text: str) -> WebhookRequest:
+        from tests.fakes.discord_server import Ed25519Keys, sign_request
+
+        outgoing = self._outgoing(text)
+        headers = dict(outgoing.headers)
+        other = Ed25519Keys(bytes(32))
+        headers["X-Signature-Ed25519"] = sign_request(other, headers["X-Signature-Timestamp"], outgoing.body)
+        return WebhookRequest(body=outgoing.body, headers=headers, content_type="application/json")
+
+    def unsigned_request(self, text: str) -> WebhookRequest:
+        outgoing = self._outgoing(text)
+        headers = {k: v for k, v in outgoing.headers.items() if not k.lower().startswith("x-signature")}
+        return WebhookRequest(body=outgoing.body, headers=headers, content_type="application/json")
+
+    def answers(self) -> list[str]:
+        seen = []
+        for token in self._tokens:
+            for message in [self.fake.original(token), *self.fake.followups(token)]:
+                if message:
+                    seen.append(str(message.get("content") or "") + json.dumps(message.get("embeds")))
+        return seen
+
+    def posts(self, channel: str) -> list[str]:
+        return [
+            str(m.get("content") or "") + "\n" + json.dumps(m.get("embeds"))
+            for m in self.fake.messages(channel)
+        ]
+
+    def post_attempts(self) -> int:
+        return len(self.fake.calls("create_message"))
+
+    def fail_posts(self, status: int, *, times: int = 1, wait: int | None = None) -> None:
+        if status == 429:
+            self.fake.fail("create_message", times=times, status=429, retry_after=float(wait or 1))
+        else:
+            self.fake.fail("create_message", times=times, status=status)
+
+    def provider_with_bad_token(self) -> Provider:
+        provider = self._provider("not-the-bot-token")
+        self._made.append(provider)
+        return provider
+
+    def close(self) -> None:
+        for provider in self._made:
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()
+
+
 # -- the suite, once per provider type ---------------------------------------------------------
 
 
-@pytest.fixture(params=["slack", "mattermost"])
+@pytest.fixture(params=["slack", "mattermost", "discord"])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     made: Harness
     if request.param == "slack":
@@ -220,6 +337,14 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
 
         with FakeSlack() as slack:
             made = SlackHarness(slack)
+            yield made
+            made.close()
+        return
+    if request.param == "discord":
+        from tests.fakes.discord_server import FakeDiscord
+
+        with FakeDiscord() as discord:
+            made = DiscordHarness(discord)
             yield made
             made.close()
         return

@@ -1,0 +1,391 @@
+"""Discord end to end: real gunicorn, a real Celery worker and Redis, the real client against
+the local server that plays Discord. Interactions are signed and sent as Discord sends them,
+Discord's side applies what the ingress answers (a deferral, a modal), and every click is on
+a button a posted card really shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from chatops_core.models import Status
+from chatops_core.settings import load_settings
+from chatops_core.stack import EmbeddedRedis, free_port, gunicorn_argv, worker_argv
+from chatops_core.store import IncidentStore
+from tests.fakes.discord_server import FakeDiscord, send
+
+pytestmark = pytest.mark.e2e
+
+API_TOKEN = "e2e-api-token-0123456789"
+INSTANCE = "discord"
+
+
+class DiscordStack:
+    """The ingress and a worker configured with one Discord instance."""
+
+    def __init__(self, tmp: Path, broker_url: str, fake: FakeDiscord) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.webhook_url = f"{self.base_url}/webhooks/{INSTANCE}"
+        self.tmp = tmp
+        self.database_url = f"sqlite:///{tmp / 'chatops.db'}"
+        config = tmp / "chatops.toml"
+        config.write_text(
+            f"""
+[chatops]
+public_url = "{self.base_url}"
+incident_url = "https://incidents.example.com/incidents/{{id}}"
+
+[providers.{INSTANCE}]
+type = "discord"
+application_id = "{fake.application_id}"
+public_key = "{fake.public_key_hex}"
+bot_token = "${{E2E_DISCORD_BOT_TOKEN}}"
+api_url = "{fake.api_url}"
+guild_id = "{fake.guild_id}"
+default_channel = "incidents"
+archive_category_id = "{fake.category_id}"
+create_incident_channels = true
+archive_on_close = true
+timeout = 5
+[providers.{INSTANCE}.notification_channels]
+"SEV-1" = "critical-incidents"
+"SEV-2" = "major-incidents"
+"""
+        )
+        self.env = dict(os.environ)
+        self.env.update(
+            CHATOPS_CONFIG=str(config),
+            CHATOPS_BROKER_URL=broker_url,
+            CHATOPS_DATABASE_URL=self.database_url,
+            CHATOPS_PORT=str(self.port),
+            CHATOPS_DATA_DIR=str(tmp / "var"),
+            CHATOPS_LOG_LEVEL="INFO",
+            CHATOPS_API_TOKEN=API_TOKEN,
+            E2E_DISCORD_BOT_TOKEN=fake.token,
+        )
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "chatops_core.cli", "db", "upgrade"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        subprocess.run(
+            [sys.executable, "-m", "chatops_core.cli", "discord", "register", "--guild", self.env_guild],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        settings = load_settings(self.env["CHATOPS_CONFIG"], self.env)
+        for name, argv in (
+            ("ingress", gunicorn_argv(settings, workers=2)),
+            ("worker", worker_argv(concurrency=4)),
+        ):
+            log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            self.processes[name] = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes.values()):
+                self.stop()
+                raise RuntimeError("stack did not come up:\n" + self.logs())
+            time.sleep(0.05)
+
+    env_guild = ""
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def logs(self) -> str:
+        out = []
+        for name in self.processes:
+            path = self.tmp / f"{name}.log"
+            if path.exists():
+                out.append(f"--- {name} ---\n" + path.read_text()[-6000:])
+        return "\n".join(out)
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def store(self) -> IncidentStore:
+        return IncidentStore(self.database_url)
+
+
+@pytest.fixture(scope="module")
+def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("CHATOPS_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def discord() -> Iterator[FakeDiscord]:
+    with FakeDiscord() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, broker_url: str, discord: FakeDiscord
+) -> Iterator[DiscordStack]:
+    redis.Redis.from_url(broker_url).flushdb()
+    running = DiscordStack(Path(tmp_path_factory.mktemp("dcstack")), broker_url, discord)
+    running.env_guild = discord.guild_id
+    running.start()
+    yield running
+    running.stop()
+
+
+def _wait(discord: FakeDiscord, stack: DiscordStack, predicate: Any, what: str, timeout: float = 20) -> Any:
+    try:
+        return discord.wait_for(predicate, timeout=timeout, message=what)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{stack.logs()}") from None
+
+
+def _cards(discord: FakeDiscord, channel: str, incident: str) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in discord.messages(channel)
+        if any(str(e.get("title", "")).startswith(f"{incident}:") for e in m.get("embeds") or [])
+    ]
+
+
+def _fields(message: dict[str, Any]) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
+
+
+def _buttons(message: dict[str, Any]) -> list[str]:
+    return [
+        b["custom_id"].split("|")[1]
+        for row in message.get("components") or []
+        for b in row["components"]
+        if b["type"] == 2 and "custom_id" in b
+    ]
+
+
+def _status_is(discord: FakeDiscord, message_id: str, status: str) -> dict[str, Any] | None:
+    message = discord.message(message_id)
+    return message if message is not None and _fields(message).get("Status") == status else None
+
+
+def _answered(discord: FakeDiscord, stack: DiscordStack, token: str, what: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        original = discord.original(token)
+        if original is not None and original.get("content"):
+            return original
+        followups = discord.followups(token)
+        return followups[-1] if followups else None
+
+    return dict(_wait(discord, stack, done, what))
+
+
+def test_ping_is_pong_and_a_forged_signature_is_401(discord: FakeDiscord, stack: DiscordStack) -> None:
+    answered = discord.run_ping(stack.webhook_url)
+    assert answered.status == 200 and answered.json == {"type": 1}
+    ping = discord.ping()
+    headers = dict(ping.headers, **{"X-Signature-Ed25519": "00" * 64})
+    assert stack.post("/webhooks/discord", ping.body, headers)[0] == 401
+
+
+def test_declare_with_options_then_acknowledge_by_clicking(discord: FakeDiscord, stack: DiscordStack) -> None:
+    outgoing = discord.command("declare", {"title": "Database timeouts", "severity": "sev2"}, user="alice")
+    delivered = discord.deliver(outgoing, stack.webhook_url)
+    assert delivered.status == 200 and delivered.json == {"type": 5}
+    answer = _answered(discord, stack, outgoing.token, "the declare answer")
+    inc = answer["content"].split()[0]
+    assert inc.startswith("INC-") and "declared by" in answer["content"]
+
+    routed = _wait(discord, stack, lambda: _cards(discord, "major-incidents", inc), "the routed card")[0]
+    assert _buttons(routed) == ["ack", "mitigate", "resolve", "escalate"]
+    slug = f"{inc.lower()}-database-timeouts"
+    channel = _wait(discord, stack, lambda: discord.channel(slug), "the incident channel")
+    own = _wait(discord, stack, lambda: _cards(discord, slug, inc), "the channel's card")[0]
+    _wait(discord, stack, lambda: discord.pinned(slug) == [own["id"]], "the pinned card")
+    overwrites = {o["id"] for o in channel["permission_overwrites"]}
+    assert discord.user_id("alice") in overwrites
+
+    clicked = discord.click(
+        stack.webhook_url,
+        routed["id"],
+        f"im|ack|{inc}|{routed['components'][0]['components'][0]['custom_id'].split('|')[3]}",
+        user="bob",
+    )
+    assert clicked.status == 200 and clicked.json == {"type": 6}
+    acked = _wait(
+        discord, stack, lambda: _status_is(discord, routed["id"], "Acknowledged"), "the acknowledged card"
+    )
+    assert _fields(acked)["Commander"] == f"<@{discord.user_id('bob')}>"
+    assert _buttons(acked) == ["mitigate", "resolve", "escalate"]
+    _wait(discord, stack, lambda: _status_is(discord, own["id"], "Acknowledged"), "the channel's card edited")
+    assert len(_cards(discord, "major-incidents", inc)) == 1  # edited in place
+
+    # Carol is made commander from the card's commander menu (a user select).
+    carol = discord.user_id("carol")
+    menu = next(c["custom_id"] for row in acked["components"] for c in row["components"] if c["type"] == 5)
+    assert discord.click(stack.webhook_url, acked["id"], menu, user="alice", values=[carol]).json == {
+        "type": 6
+    }
+
+    def commander_is_carol() -> dict[str, Any] | None:
+        message = discord.message(routed["id"])
+        return message if message and _fields(message)["Commander"] == f"<@{carol}>" else None
+
+    acked = _wait(discord, stack, commander_is_carol, "the card naming the new commander")
+    assert carol in {o["id"] for o in discord.channel(slug)["permission_overwrites"]}  # type: ignore[index]
+
+    # Resolve opens the modal straight from the ingress; its submission carries the note.
+    resolve_id = next(
+        b["custom_id"]
+        for row in acked["components"]
+        for b in row["components"]
+        if b.get("custom_id", "").startswith("im|resolve|")
+    )
+    opened = discord.click(stack.webhook_url, acked["id"], resolve_id, user="bob")
+    assert opened.json["type"] == 9
+    submitted = discord.submit_modal(stack.webhook_url, {"note": "Failed over"})
+    assert submitted.json == {"type": 5}
+    _wait(discord, stack, lambda: _status_is(discord, routed["id"], "Resolved"), "the resolved card")
+
+    closing = discord.command("close", {"incident": inc}, user="alice")
+    discord.deliver(closing, stack.webhook_url)
+    _wait(discord, stack, lambda: _status_is(discord, routed["id"], "Closed"), "the closed card")
+    locked = _wait(
+        discord,
+        stack,
+        lambda: (c := discord.channel(slug)) and c.get("parent_id") == discord.category_id and c,
+        "locked",
+    )
+    alice = next(o for o in locked["permission_overwrites"] if o["id"] == discord.user_id("alice"))
+    assert int(alice["deny"]) & (1 << 11)
+    incident = stack.store().get(int(inc.removeprefix("INC-")))
+    assert incident.status is Status.CLOSED and incident.resolution == "Failed over"
+    assert incident.commander_user_id == carol and incident.commander_instance == INSTANCE
+    assert incident.commander == "Carol"  # the name Discord shows, asked for a pick from the menu
+
+
+def test_declare_without_a_title_opens_the_modal_and_its_submission_declares(
+    discord: FakeDiscord, stack: DiscordStack
+) -> None:
+    delivered = discord.run_command(stack.webhook_url, "declare", {"severity": "sev3"}, user="carol")
+    assert delivered.json["type"] == 9 and discord.modals()[-1]["data"]["custom_id"] == "im|modal|declare"
+    too_long = discord.submit_modal(stack.webhook_url, {"title": "x" * 201, "severity": "sev3"})
+    assert too_long.json["type"] == 4 and too_long.json["data"]["flags"] == 64
+    submit = discord.modal_submit(
+        {"title": "Cache misses", "severity": "sev3", "description": "Hit rate 10%"}, shape="label"
+    )
+    answered = discord.deliver(submit, stack.webhook_url)
+    assert answered.json == {"type": 5}
+    answer = _answered(discord, stack, submit.token, "the modal's declare answer")
+    inc = answer["content"].split()[0]
+    incident = stack.store().get(int(inc.removeprefix("INC-")))
+    assert incident.title == "Cache misses" and incident.description == "Hit rate 10%"
+
+
+def test_the_same_interaction_twice_acts_once(discord: FakeDiscord, stack: DiscordStack) -> None:
+    outgoing = discord.command("declare", {"title": "Twice sent", "severity": "sev4"}, user="alice")
+    first = discord.deliver(outgoing, stack.webhook_url)
+    second = send(outgoing, stack.webhook_url)  # the same interaction id again
+    assert first.status == second.status == 200 and second.json == {"type": 5}
+
+    def cards() -> list[dict[str, Any]]:
+        return [m for m in discord.messages("incidents") if "Twice sent" in json.dumps(m.get("embeds"))]
+
+    _wait(discord, stack, cards, "the card")
+    _answered(discord, stack, outgoing.token, "the answer")
+    time.sleep(2.0)
+    assert len(cards()) == 1
+    declared = [c for c in discord.calls("create_guild_channel") if "twice-sent" in json.dumps(c.json)]
+    assert len(declared) == 1
+
+
+def test_list_is_answered_privately(discord: FakeDiscord, stack: DiscordStack) -> None:
+    outgoing = discord.command("list", {"filter": "all"}, user="alice")
+    delivered = discord.deliver(outgoing, stack.webhook_url)
+    assert delivered.json == {"type": 5, "data": {"flags": 64}}
+    answer = _answered(discord, stack, outgoing.token, "the list")
+    assert answer["flags"] & 64 and "INC-" in answer["content"]
+
+
+def test_eight_sev1_notifications_under_a_one_message_a_second_limit_arrive_once_each(
+    discord: FakeDiscord, stack: DiscordStack
+) -> None:
+    discord.limit_channel("critical-incidents", 1)
+    discord.fail("create_message", times=2, status=429, retry_after=1.0)
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+    started = time.monotonic()
+    for n in range(8):
+        body = {
+            "type": "incident.created",
+            "incident": {
+                "id": f"PAGE-{n}",
+                "title": f"Checkout errors {n}",
+                "severity": "SEV-1",
+                "status": "open",
+                "created_at": "2026-11-26T10:00:00Z",
+            },
+        }
+        status, _ = stack.post("/api/v1/notifications", json.dumps(body).encode(), headers)
+        assert status == 202
+
+    def arrived() -> list[dict[str, Any]] | None:
+        posts = [m for m in discord.messages("critical-incidents") if "PAGE-" in json.dumps(m.get("embeds"))]
+        return posts if len(posts) >= 8 else None
+
+    _wait(discord, stack, arrived, "eight cards", timeout=45)
+    elapsed = time.monotonic() - started
+    time.sleep(2.0)
+    posts = [m for m in discord.messages("critical-incidents") if "PAGE-" in json.dumps(m.get("embeds"))]
+    titles = sorted(m["embeds"][0]["title"] for m in posts)
+    assert titles == sorted(f"PAGE-{n}: Checkout errors {n}" for n in range(8))
+    stamps = sorted(datetime.fromisoformat(m["timestamp"]).timestamp() for m in posts)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert min(gaps) >= 0.9, gaps
+    assert 6.5 <= elapsed <= 25, elapsed
+    refused = [c for c in discord.calls("create_message") if c.status == 429]
+    assert len(refused) >= 2
+    assert all(not m.get("components") for m in posts)  # the incident system's cards: no buttons
+    assert discord.bad_user_agents() == []
