@@ -265,7 +265,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from chatops_core.providers import build_providers
 
     settings = _settings(args)
-    providers = build_providers(settings.providers, webhook_url=settings.webhook_url)
+    providers = build_providers(settings.providers, webhook_url=settings.public_webhook_url)
     print("configuration: ok")
     if not providers:
         print("providers: none configured")

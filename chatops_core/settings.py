@@ -153,6 +153,11 @@ class Settings(BaseSettings):
         base = self.public_url or f"http://{self.host}:{self.port}"
         return f"{base.rstrip('/')}/webhooks/{instance}"
 
+    def public_webhook_url(self, instance: str) -> str | None:
+        """Where the platform reaches ``instance`` from outside, when ``public_url`` says; None
+        otherwise (a button aimed at this host's loopback address would fail silently)."""
+        return self.webhook_url(instance) if self.public_url else None
+
     def incident_link(self, incident_id: str) -> str | None:
         if not self.incident_url:
             return None

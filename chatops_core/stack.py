@@ -300,7 +300,10 @@ def run_stack(settings: Settings) -> int:
             # Nothing configured: every platform with a playground is played locally, one
             # instance each.
             playgrounds = start_playgrounds(data_dir, skipped=_playground_skipped)
-            config = write_playground_config(data_dir, playgrounds, settings.public_url)
+            # The playgrounds reach this ingress where it listens: buttons and forms that carry
+            # their own target need a public URL, and here it is the local one.
+            local_url = f"http://{_reachable_host(settings.host)}:{settings.port}"
+            config = write_playground_config(data_dir, playgrounds, settings.public_url or local_url)
             env["CHATOPS_CONFIG"] = str(config)
             if "CHATOPS_LOG_LEVEL" not in env:
                 # The playgrounds print what the bot does; the service's own lines (one per

@@ -58,7 +58,7 @@ def create_app(
     providers = (
         providers
         if providers is not None
-        else build_providers(settings.providers, webhook_url=settings.webhook_url)
+        else build_providers(settings.providers, webhook_url=settings.public_webhook_url)
     )
     publisher = publisher or TaskPublisher(
         settings.effective_broker_url(), dedupe_ttl=settings.dedupe_ttl_seconds
@@ -133,11 +133,17 @@ def create_app(
         )
 
     def _unreadable(provider: Provider, exc: Exception) -> tuple[int, Response, str]:
-        # The safety net under the providers' own checks: a body a provider cannot read
-        # (nested past any parser's depth, say) is the sender's fault, a 400, never a 500.
-        # One line per refusal (junk must not flood the log); the traceback at DEBUG.
-        log.warning("unreadable webhook for %s refused with 400: %s", provider.name, type(exc).__name__)
-        log.debug("unreadable webhook for %s", provider.name, exc_info=exc)
+        # The safety net under the providers' own checks: a body a provider cannot read is
+        # answered 400, never a 500. Nesting past any parser's depth is the sender's doing: one
+        # line per refusal (junk must not flood the log). Any other exception means a provider
+        # met a request it does not know, or a fault of ours: logged as an error with its
+        # traceback, so it is seen and fixed rather than passed off as bad input.
+        if isinstance(exc, RecursionError):
+            log.warning("unreadable webhook for %s refused with 400: nested too deep", provider.name)
+        else:
+            log.error(
+                "webhook for %s refused with 400: its provider could not read it", provider.name, exc_info=exc
+            )
         message = f"the {provider.type} request body cannot be read"
         return 400, _json(400, error="invalid", message=message), "invalid"
 

@@ -173,7 +173,8 @@ def deliver(
             shown = MessageRef(channel_id=card.channel_id, message_id=card.message_id)
             thread = _alert_thread(provider, shown)
             sent, _ = attempt.post_once(
-                lambda: provider.alert(channel, announcement, thread=thread, key=key), thread=thread
+                lambda: provider.alert(channel, announcement, thread=thread, key=key, card=shown),
+                thread=thread,
             )
             store.record_message(key, channel_id=sent.channel_id, message_id=sent.message_id)
             if _newer(card, version):
@@ -335,7 +336,8 @@ def _post_change(
         if alert:
             thread = _alert_thread(provider, shown)
             ref, found = attempt.post_once(
-                lambda: provider.alert(channel, announcement, thread=thread, key=key), thread=thread
+                lambda: provider.alert(channel, announcement, thread=thread, key=key, card=shown),
+                thread=thread,
             )
         else:
             ref, found = attempt.post_once(lambda: provider.announce(channel, announcement, key=key))

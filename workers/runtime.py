@@ -32,7 +32,7 @@ class Runtime:
 
     @cached_property
     def providers(self) -> dict[str, Provider]:
-        return build_providers(self.settings.providers, webhook_url=self.settings.webhook_url)
+        return build_providers(self.settings.providers, webhook_url=self.settings.public_webhook_url)
 
     @cached_property
     def redis(self) -> redis.Redis | None:

@@ -218,13 +218,15 @@ class Provider(ABC):
         *,
         thread: MessageRef | None = None,
         key: str | None = None,
+        card: MessageRef | None = None,
     ) -> MessageRef:
         """Post an alert about an incident (an SLA breach, an escalation) that people must see.
 
         Where the provider supports :attr:`Capability.ALERT_IN_THREAD` and ``thread`` (the
         incident's card) is given, the alert goes in the card's thread and to the channel too;
         otherwise it is a new message in ``channel``, by default posted as an announcement.
-        ``key`` works as for :meth:`announce`.
+        ``card`` is the incident's card in this channel whenever one is shown (thread or not),
+        for a platform that links it from the alert. ``key`` works as for :meth:`announce`.
         """
         return self.announce(channel, announcement, key=key)
 

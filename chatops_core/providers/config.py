@@ -54,7 +54,8 @@ class ProviderSettingsBase(BaseModel):
     bot_user_id: str | None = Field(
         default=None,
         description=(
-            "The bot's own user id, so its own messages are ignored; learned from the platform when unset."
+            "The bot's own user id, so its own messages are ignored; when unset, each platform "
+            "says how it tells the bot's messages apart (Slack: from each event)."
         ),
     )
 

@@ -137,7 +137,7 @@ def build_providers(
     provider_settings: Mapping[str, ProviderSettingsBase],
     registry: ProviderRegistry | None = None,
     *,
-    webhook_url: Callable[[str], str] | None = None,
+    webhook_url: Callable[[str], str | None] | None = None,
 ) -> dict[str, Provider]:
     """One provider per configured instance, by instance name.
 

@@ -463,6 +463,7 @@ class RecordingProvider(Provider):
         *,
         thread: MessageRef | None = None,
         key: str | None = None,
+        card: MessageRef | None = None,
     ) -> MessageRef:
         """An alert: in ``thread``'s thread and to the channel too (THREADS needed), else a
         new message in ``channel``."""

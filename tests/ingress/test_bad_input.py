@@ -108,3 +108,29 @@ def test_junk_of_every_kind_never_makes_a_5xx(client: FlaskClient, redis_client:
         for content_type in (FORM, "application/json", "text/plain"):
             response = post(client, body, content_type)
             assert response.status_code < 500, (body[:60], content_type, response.get_data()[:200])
+
+
+def test_a_provider_that_cannot_read_a_request_is_a_400_logged_as_an_error(
+    redis_url: str,
+    tmp_path,
+    redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,  # noqa: ANN001
+) -> None:
+    # Not the sender's fault alone: a provider meeting a shape it does not know (or a fault of
+    # ours) still answers 400, and the log says so as an error with the traceback.
+    from chatops_core.providers.slack import SlackProvider
+
+    class Broken(SlackProvider):
+        def parse(self, request):  # noqa: ANN001, ANN202
+            raise KeyError("channel_id")
+
+    conf = SlackSettings(bot_token="xoxb-unit", signing_secret=SECRET)
+    settings = Settings(broker_url=redis_url, data_dir=tmp_path, providers={"slack": conf})
+    app = create_app(settings, providers={"slack": Broken("slack", conf)})
+    body = b"command=%2Fim&text=list"
+    with app.test_client() as test_client, caplog.at_level("ERROR", logger="chatops.ingress"):
+        response = post(test_client, body, FORM)
+    assert response.status_code == 400
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "could not read it" in record.getMessage() and record.exc_info is not None
+    assert redis_client.llen("interactive") == 0

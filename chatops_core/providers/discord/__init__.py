@@ -214,12 +214,13 @@ class DiscordProvider(Provider):
         *,
         thread: MessageRef | None = None,
         key: str | None = None,
+        card: MessageRef | None = None,
     ) -> MessageRef:
         """An alert as a message of its own, a reply to the card when ``thread`` is given
         (it shows in the channel and notifies, with a link back to the card)."""
-        card = IncidentCard.of(announcement)
+        incident = IncidentCard.of(announcement)
         channel_id = thread.channel_id if thread is not None else self.resolve_channel(channel)
-        body = render.alert_message(card, None, ref=render.delivery_ref(key) if key else None)
+        body = render.alert_message(incident, None, ref=render.delivery_ref(key) if key else None)
         if thread is not None:
             body["message_reference"] = {"message_id": thread.message_id, "fail_if_not_exists": False}
         if key:

@@ -337,16 +337,19 @@ class MattermostProvider(Provider):
         *,
         thread: MessageRef | None = None,
         key: str | None = None,
+        card: MessageRef | None = None,
     ) -> MessageRef:
         """Post an alert (an SLA breach, an escalation) as a message of its own in
         ``channel``, so it notifies as a new post does; with ``thread`` (the card), it links
-        the card rather than replying under it, as a reply would not show in the channel."""
-        card = IncidentCard.of(announcement)
-        card_link = f"{self.settings.url}/_redirect/pl/{thread.message_id}" if thread is not None else None
-        channel_id = thread.channel_id if thread is not None else self.resolve_channel(channel)
+        the card rather than replying under it, as a reply would not show in the channel; the
+        card is ``card`` (or ``thread``, given by callers that know no other)."""
+        shown = card or thread
+        incident = IncidentCard.of(announcement)
+        card_link = f"{self.settings.url}/_redirect/pl/{shown.message_id}" if shown is not None else None
+        channel_id = shown.channel_id if shown is not None else self.resolve_channel(channel)
         props: dict[str, Any] = {DELIVERY_PROP: key} if key else {}
         post = self._client.create_post(
-            channel_id, render.alert_message(card, card_link), props=props or None
+            channel_id, render.alert_message(incident, card_link), props=props or None
         )
         return MessageRef(channel_id=post.channel_id or channel_id, message_id=post.id)
 

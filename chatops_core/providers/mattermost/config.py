@@ -169,8 +169,8 @@ class MattermostSettings(ProviderSettingsBase):
     bot_user_id: str | None = Field(
         default=None,
         description=(
-            "The bot account's user id, so its own posts are ignored; when unset it can be learned "
-            "from the bot token (GET /api/v4/users/me)."
+            "The bot account's user id, so its own posts are ignored; when unset, posts by a user "
+            "named bot_name are (`chatops check` shows the id: GET /api/v4/users/me)."
         ),
     )
 

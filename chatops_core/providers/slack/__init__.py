@@ -278,6 +278,7 @@ class SlackProvider(Provider):
         *,
         thread: MessageRef | None = None,
         key: str | None = None,
+        card: MessageRef | None = None,
     ) -> MessageRef:
         """Post an alert (an SLA breach, an escalation): with ``thread`` (the incident's
         card), a reply in the card's thread that is also sent to the channel

@@ -102,3 +102,19 @@ def test_a_mattermost_card_gets_buttons_aimed_at_the_public_url_alone() -> None:
         actions = [a for att in post["props"]["attachments"] for a in att.get("actions", [])]
         assert [a["name"] for a in actions][:4] == ["Acknowledge", "Mitigate", "Resolve", "Escalate"]
         assert {a["integration"]["url"] for a in actions} == {"https://chatops.example.com/webhooks/mm"}
+
+
+def test_without_a_public_url_no_button_aims_at_this_hosts_loopback() -> None:
+    from chatops_core.providers.mattermost import MattermostProvider
+    from chatops_core.settings import Settings
+
+    conf = MattermostSettings(
+        url="https://mattermost.example.com",
+        bot_token="b" * 26,
+        command_token="c" * 26,
+        actions_secret="a" * 32,
+        team_id="t" * 26,
+    )
+    settings = Settings(providers={"mm": conf})
+    (provider,) = build_providers(settings.providers, webhook_url=settings.public_webhook_url).values()
+    assert isinstance(provider, MattermostProvider) and provider.webhook_url is None
