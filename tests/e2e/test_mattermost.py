@@ -25,10 +25,14 @@ from chatops_core.models import Status
 from chatops_core.settings import load_settings
 from chatops_core.stack import EmbeddedRedis, free_port, gunicorn_argv, worker_argv
 from chatops_core.store import IncidentStore
+from chatops_core.tasks import QUEUES
 from tests.fakes.mattermost_server import FakeMattermost, send
 
 pytestmark = pytest.mark.e2e
 
+# kombu's Redis transport keeps each message a worker has taken here until the worker
+# acknowledges it, which it does once the task has run (``task_acks_late``).
+UNACKED = "unacked"
 ACTIONS_SECRET = "e2e-mattermost-actions-0123456789abcdef"
 API_TOKEN = "e2e-api-token-0123456789"
 INSTANCE = "mm"
@@ -216,6 +220,27 @@ def _wait(mm: FakeMattermost, stack: MattermostStack, predicate: Any, what: str,
         raise AssertionError(f"{exc}\n{stack.logs()}") from None
 
 
+def _settled(mm: FakeMattermost, stack: MattermostStack, what: str, timeout: float = 20) -> None:
+    """Wait until the worker has run every task given to it, and every task those enqueued.
+
+    Idle means no queue holds a message and the worker holds none unacknowledged; a task
+    enqueues what follows from it before it is acknowledged, so nothing is left to come. It
+    must be seen on consecutive looks, as a message is briefly in neither place while the
+    worker takes it.
+    """
+    broker = redis.Redis.from_url(stack.env["CHATOPS_BROKER_URL"])
+    looks: list[bool] = []
+
+    def idle() -> bool:
+        looks.append(not any(broker.llen(queue) for queue in QUEUES) and not broker.hlen(UNACKED))
+        return looks[-3:] == [True, True, True]
+
+    try:
+        _wait(mm, stack, idle, what, timeout=timeout)
+    finally:
+        broker.close()
+
+
 def test_declare_click_acknowledge_resolve_with_a_note_and_close(
     mm: FakeMattermost, stack: MattermostStack
 ) -> None:
@@ -276,7 +301,7 @@ def test_a_forged_command_token_or_click_context_is_401_and_changes_nothing(
     assert mm.run_slash_command(stack.webhook_url, "declare sev2 Cache misses", user="alice").status == 200
     inc = _declared(mm, stack, "Cache misses")
     card = _wait(mm, stack, lambda: _cards(mm, "major-incidents", inc), "the card")[0]
-    time.sleep(1.0)  # let the declare's steps settle
+    _settled(mm, stack, "the declare's steps done")
     before = (len(mm.calls("create_post")), len(mm.calls("patch_post")), len(mm.responses()))
 
     forged_command = mm.slash_command(f"ack {inc}", token="not-the-command-token-00000")
@@ -296,7 +321,8 @@ def test_a_forged_command_token_or_click_context_is_401_and_changes_nothing(
         stack.post("/webhooks/mm", json.dumps(data).encode(), {"Content-Type": "application/json"})[0] == 401
     )
 
-    time.sleep(2.0)
+    # Refused before anything is enqueued: the worker has nothing to run, now or later.
+    _settled(mm, stack, "the worker idle")
     assert (len(mm.calls("create_post")), len(mm.calls("patch_post")), len(mm.responses())) == before
     assert stack.store().get(int(inc.removeprefix("INC-"))).status is Status.OPEN
     assert _fields(mm.post(card["id"]))["Status"] == "Open"  # type: ignore[arg-type]
@@ -312,7 +338,7 @@ def test_the_severity_and_commander_menus(mm: FakeMattermost, stack: MattermostS
     # The card in the incident's own channel: every change of the incident edits it (a SEV-1
     # is announced in critical-incidents, not on the SEV-2 card routed to major-incidents).
     card = _wait(mm, stack, lambda: _cards(mm, slug, inc), "the channel card")[0]
-    time.sleep(1.0)  # let the declare's steps settle
+    _settled(mm, stack, "the declare's steps done")
 
     # SEV-1 chosen in the severity menu: Mattermost gets {}, the incident is SEV-1, the card edited.
     chosen = mm.choose(card["id"], "severity", "sev1", user="bob")
@@ -355,7 +381,7 @@ def test_a_mention_is_answered_in_its_thread_and_runs_its_command(
     assert mm.run_slash_command(stack.webhook_url, "declare sev2 Payments slow", user="alice").status == 200
     inc = _declared(mm, stack, "Payments slow")
     card = _wait(mm, stack, lambda: _cards(mm, "major-incidents", inc), "the card")[0]
-    time.sleep(1.0)  # let the declare's steps settle
+    _settled(mm, stack, "the declare's steps done")
 
     # A forged outgoing webhook token: 401, nothing posted, nothing changed.
     before = (len(mm.calls("create_post")), len(mm.calls("patch_post")))
@@ -363,7 +389,7 @@ def test_a_mention_is_answered_in_its_thread_and_runs_its_command(
         stack.webhook_url, f"@incident-bot ack {inc}", user="bob", token="not-the-outgoing-token-000"
     )
     assert forged.delivered is not None and forged.delivered.status == 401
-    time.sleep(2.0)
+    _settled(mm, stack, "the worker idle")
     assert (len(mm.calls("create_post")), len(mm.calls("patch_post"))) == before
     assert _thread(mm, forged.post_id) == []
     assert stack.store().get(int(inc.removeprefix("INC-"))).status is Status.OPEN
@@ -376,7 +402,12 @@ def test_a_mention_is_answered_in_its_thread_and_runs_its_command(
     assert inc in answer["message"] and "Payments slow" in answer["message"]
     # The same post delivered again runs once.
     assert asked.outgoing is not None and send(asked.outgoing, stack.webhook_url).status == 200
-    time.sleep(1.5)
+    # A later post is queued behind the repeat: once it is answered and the worker is idle,
+    # the repeat has had its turn (if it was enqueued at all).
+    later = mm.mention(stack.webhook_url, "@incident-bot what's open?", user="carol", channel="incidents")
+    assert later.delivered is not None and later.delivered.status == 200
+    _wait(mm, stack, lambda: _thread(mm, later.post_id), "the answer to the later post")
+    _settled(mm, stack, "the worker idle")
     assert len(_thread(mm, asked.post_id)) == 1
 
     # The command language after the mention: Bob acknowledges it.
@@ -416,7 +447,7 @@ def test_eight_sev1_notifications_under_a_one_post_a_second_limit_arrive_once_ea
 
     posts = _wait(mm, stack, arrived, "eight cards", timeout=45)
     elapsed = time.monotonic() - started
-    time.sleep(2.0)  # nothing more comes
+    _settled(mm, stack, "every delivery done")
     posts = [p for p in mm.posts("critical-incidents") if "PAGE-" in json.dumps(p["props"])]
     titles = sorted(p["props"]["attachments"][0]["title"] for p in posts)
     assert titles == sorted(f"PAGE-{n}: Checkout errors {n}" for n in range(8))

@@ -8,7 +8,6 @@ to answer 429, 5xx or an authentication refusal.
 
 from __future__ import annotations
 
-import importlib
 import json
 import secrets
 import time
@@ -127,9 +126,11 @@ class MattermostHarness(Harness):
 
     ACTIONS_SECRET = "contract-actions-secret-0123456789"
 
-    def __init__(self, fake: FakeMattermost, provider_class: type[Provider]) -> None:
+    def __init__(self, fake: FakeMattermost) -> None:
+        from chatops_core.providers.mattermost import MattermostProvider
+
         self.fake = fake
-        self.provider_class = provider_class
+        self.provider_class = MattermostProvider
         self.provider = self._provider(fake.token)
         self.channel = "incidents"
         self.unknown_channel = "no-such-channel"
@@ -201,12 +202,6 @@ def _flatten(post: dict[str, Any]) -> str:
     return "\n".join(
         [str(post.get("message") or post.get("text") or ""), json.dumps(post.get("attachments") or props)]
     )
-
-
-def mattermost_provider_class() -> type[Provider] | None:
-    module = importlib.import_module("chatops_core.providers.mattermost")
-    found = getattr(module, "PROVIDER", None)
-    return found if isinstance(found, type) and issubclass(found, Provider) else None
 
 
 # -- Discord ----------------------------------------------------------------------------------
@@ -348,11 +343,8 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
             yield made
             made.close()
         return
-    provider_class = mattermost_provider_class()
-    if provider_class is None:
-        pytest.skip("chatops_core.providers.mattermost exposes no provider class (PROVIDER) yet")
     with FakeMattermost() as mm:
-        made = MattermostHarness(mm, provider_class)
+        made = MattermostHarness(mm)
         yield made
         made.close()
 
