@@ -263,6 +263,16 @@ def _bad_id(name: CommandName, token: str) -> InvalidArguments:
     )
 
 
+def title_problem(title: str) -> str | None:
+    """What is wrong with an incident title typed into a form, in words for the person; None
+    when it will do (the form's answer on every platform)."""
+    if not title:
+        return "Give the incident a title."
+    if len(title) > TITLE_MAX_LENGTH:
+        return f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer (this one has {len(title)})."
+    return None
+
+
 def _too_long(what: str, length: int, limit: int, name: CommandName) -> InvalidArguments:
     return InvalidArguments(
         f"The {what} is {length} characters long; keep it to {limit} or fewer. {_usage(name)}"

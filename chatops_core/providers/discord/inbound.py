@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from chatops_core.commands.grammar import (
     DEFAULT_SEVERITY,
-    TITLE_MAX_LENGTH,
     parse_severity,
     severity_word,
+    title_problem,
 )
 from chatops_core.errors import InvalidWebhook
 from chatops_core.models import Actor, InboundCommand, Person
@@ -289,14 +289,6 @@ def _fields(payload: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def _title_error(title: str) -> str | None:
-    if not title:
-        return "Give the incident a title."
-    if len(title) > TITLE_MAX_LENGTH:
-        return f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer (this one has {len(title)})."
-    return None
-
-
 def modal_submit(data: Mapping[str, Any], request: WebhookRequest, instance: str) -> Inbound:
     """A submitted form: field errors answered at once (privately), else the command."""
     payload = _obj(data.get("data"))
@@ -304,7 +296,7 @@ def modal_submit(data: Mapping[str, Any], request: WebhookRequest, instance: str
     fields = _fields(payload)
     if custom_id == render.MODAL_DECLARE:
         title = " ".join(fields.get(render.TITLE_FIELD, "").split())
-        problem = _title_error(title)
+        problem = title_problem(title)
         if problem:
             return private_answer(problem + " Run `/im declare` again to open the form.")
         severity = parse_severity(fields.get(render.SEVERITY_FIELD, "").strip()) or DEFAULT_SEVERITY

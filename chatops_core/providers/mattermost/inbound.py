@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from chatops_core.commands.grammar import DEFAULT_SEVERITY, SEVERITY_WORDS, TITLE_MAX_LENGTH, severity_word
+from chatops_core.commands.grammar import DEFAULT_SEVERITY, SEVERITY_WORDS, severity_word, title_problem
 from chatops_core.errors import InvalidWebhook
 from chatops_core.models import Actor, InboundCommand, Person
 from chatops_core.providers.base import Inbound, InboundKind, WebhookRequest
@@ -246,14 +246,6 @@ def _selected_option(data: Mapping[str, Any]) -> str | None:
     return chosen.strip() if isinstance(chosen, str) and chosen.strip() else None
 
 
-def _title_error(title: str) -> str | None:
-    if not title:
-        return "Give the incident a title."
-    if len(title) > TITLE_MAX_LENGTH:
-        return f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer (this one has {len(title)})."
-    return None
-
-
 def _value(submission: Mapping[str, Any], name: str) -> str:
     value = submission.get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -280,7 +272,7 @@ def dialog_submission(
     description: str | None = None
     if form == actions.DECLARE_FORM and callback_id == actions.DECLARE_FORM:
         title = " ".join(_value(submission, actions.TITLE_FIELD).split())
-        problem = _title_error(title)
+        problem = title_problem(title)
         if problem:
             return _answer({"errors": {actions.TITLE_FIELD: problem}})
         severity = _value(submission, actions.SEVERITY_FIELD)

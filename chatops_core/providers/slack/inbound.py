@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from chatops_core.commands.grammar import DEFAULT_SEVERITY, SEVERITY_WORDS, TITLE_MAX_LENGTH, severity_word
+from chatops_core.commands.grammar import DEFAULT_SEVERITY, SEVERITY_WORDS, severity_word, title_problem
 from chatops_core.errors import InvalidWebhook
 from chatops_core.models import Actor, InboundCommand, Person
 from chatops_core.providers.base import FormName, Inbound, InboundKind, WebhookRequest
@@ -341,14 +341,6 @@ def _view_errors(errors: Mapping[str, str]) -> Inbound:
     return Inbound(kind=InboundKind.ANSWER, status=200, body=body, content_type="application/json")
 
 
-def _title_error(title: str) -> str | None:
-    if not title:
-        return "Give the incident a title."
-    if len(title) > TITLE_MAX_LENGTH:
-        return f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer (this one has {len(title)})."
-    return None
-
-
 def _view_submission(payload: dict[str, Any], request: WebhookRequest, context: _Context) -> Inbound:
     """A submitted form: validated here, so a mistake is shown in the form before it closes.
 
@@ -362,7 +354,7 @@ def _view_submission(payload: dict[str, Any], request: WebhookRequest, context: 
     if callback_id == actions.DECLARE_FORM:
         # Typed text in a form arrives as typed: no Slack escaping to undo.
         title = " ".join(_input_value(values, actions.TITLE_FIELD).split())
-        problem = _title_error(title)
+        problem = title_problem(title)
         if problem:
             return _view_errors({actions.TITLE_FIELD: problem})
         severity = _selected_value(values, actions.SEVERITY_FIELD)
