@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from chatops_core.providers.slack.devtools import slash_command_body
 from chatops_core.settings import load_settings
 from chatops_core.stack import free_port, gunicorn_argv, worker_argv
+from chatops_core.store import IncidentStore
 from tests.fakes.slack_server import signed_headers
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
@@ -45,14 +47,37 @@ timeout = 5
     return path
 
 
+def write_provider_config(path: Path, *, base_url: str, providers: str) -> Path:
+    """A configuration with ``providers`` (the TOML of the provider tables) served at ``base_url``."""
+    path.write_text(
+        f"""
+[chatops]
+public_url = "{base_url}"
+incident_url = "https://incidents.example.com/incidents/{{id}}"
+{providers}
+"""
+    )
+    return path
+
+
 @dataclass
 class Stack:
-    """A running ingress + worker; ``post`` sends signed Slack requests to it."""
+    """A running ingress + worker; ``slash`` sends signed Slack requests to it."""
 
     base_url: str
     env: dict[str, str]
     log_dir: Path
+    database_url: str = ""
+    instance: str = "slack"
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def webhook_url(self) -> str:
+        """Where the provider instance the stack was started for sends its requests."""
+        return f"{self.base_url}/webhooks/{self.instance}"
+
+    def store(self) -> IncidentStore:
+        return IncidentStore(self.database_url)
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, float]:
         request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method="POST")
@@ -137,38 +162,63 @@ def start_stack(
     tmp: Path,
     *,
     redis_url: str,
-    api_url: str,
-    token: str,
+    api_url: str | None = None,
+    token: str | None = None,
+    config: str | Callable[[str], str] | None = None,
+    instance: str = "slack",
     database_url: str | None = None,
     extra_config: str = "",
     worker: bool = True,
+    workers: int = 2,
+    concurrency: int = 2,
     extra_env: dict[str, str] | None = None,
+    commands: Sequence[list[str]] = (),
 ) -> Stack:
-    config = write_config(tmp / "chatops.toml", api_url=api_url, token=token, extra=extra_config)
+    """Start the ingress (and a worker) and wait until it answers ``/healthz``.
+
+    Without ``config`` the stack has the one Slack instance of ``write_config`` (``api_url``
+    and ``token`` are its API and bot token). With it, ``config`` is the TOML of the provider
+    tables, or a function of the stack's base URL giving it; ``instance`` names the instance
+    ``Stack.webhook_url`` points at. ``commands`` are ``chatops`` CLI commands run once the
+    database is migrated, before any process starts.
+    """
     port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    path = tmp / "chatops.toml"
     env = dict(os.environ)
+    if config is None:
+        if api_url is None or token is None:
+            raise TypeError("a Slack stack needs api_url and token")
+        write_config(path, api_url=api_url, token=token, extra=extra_config)
+        env.update(E2E_SLACK_TOKEN=token, E2E_SLACK_SECRET=SIGNING_SECRET)
+    else:
+        providers = config(base_url) if callable(config) else config
+        write_provider_config(path, base_url=base_url, providers=providers + extra_config)
+    database_url = database_url or f"sqlite:///{tmp / 'chatops.db'}"
     env.update(
-        CHATOPS_CONFIG=str(config),
+        CHATOPS_CONFIG=str(path),
         CHATOPS_BROKER_URL=redis_url,
-        CHATOPS_DATABASE_URL=database_url or f"sqlite:///{tmp / 'chatops.db'}",
+        CHATOPS_DATABASE_URL=database_url,
         CHATOPS_PORT=str(port),
         CHATOPS_DATA_DIR=str(tmp / "var"),
         CHATOPS_LOG_LEVEL="INFO",
-        E2E_SLACK_TOKEN=token,
-        E2E_SLACK_SECRET=SIGNING_SECRET,
     )
     env.update(extra_env or {})
-    subprocess.run(
-        [sys.executable, "-m", "chatops_core.cli", "db", "upgrade"], env=env, check=True, capture_output=True
-    )
-    settings = load_settings(config, env)
-    stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, log_dir=tmp)
-    argvs = {"ingress": gunicorn_argv(settings, workers=2)}
+    for command in (["db", "upgrade"], *commands):
+        subprocess.run(
+            [sys.executable, "-m", "chatops_core.cli", *command],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    settings = load_settings(path, env)
+    stack = Stack(base_url=base_url, env=env, log_dir=tmp, database_url=database_url, instance=instance)
+    argvs = {"ingress": gunicorn_argv(settings, workers=workers)}
     if worker:
-        argvs["worker"] = worker_argv(concurrency=2)
+        argvs["worker"] = worker_argv(concurrency=concurrency)
     for name, argv in argvs.items():
-        log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        stack.processes[name] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        stack.start(name, argv)
     deadline = time.monotonic() + 30
     while True:
         try:

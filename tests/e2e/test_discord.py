@@ -6,13 +6,7 @@ a button a posted card really shows."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,10 +16,8 @@ import pytest
 import redis
 
 from chatops_core.models import Status
-from chatops_core.settings import load_settings
-from chatops_core.stack import EmbeddedRedis, free_port, gunicorn_argv, worker_argv
-from chatops_core.store import IncidentStore
 from chatops_core.tasks import QUEUES
+from tests.e2e.stack import Stack, start_stack
 from tests.fakes.discord_server import FakeDiscord, send
 
 pytestmark = pytest.mark.e2e
@@ -37,22 +29,9 @@ API_TOKEN = "e2e-api-token-0123456789"
 INSTANCE = "discord"
 
 
-class DiscordStack:
-    """The ingress and a worker configured with one Discord instance."""
-
-    def __init__(self, tmp: Path, broker_url: str, fake: FakeDiscord) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.webhook_url = f"{self.base_url}/webhooks/{INSTANCE}"
-        self.tmp = tmp
-        self.database_url = f"sqlite:///{tmp / 'chatops.db'}"
-        config = tmp / "chatops.toml"
-        config.write_text(
-            f"""
-[chatops]
-public_url = "{self.base_url}"
-incident_url = "https://incidents.example.com/incidents/{{id}}"
-
+def _config(fake: FakeDiscord) -> str:
+    """The provider tables of one Discord instance."""
+    return f"""
 [providers.{INSTANCE}]
 type = "discord"
 application_id = "{fake.application_id}"
@@ -69,100 +48,6 @@ timeout = 5
 "SEV-1" = "critical-incidents"
 "SEV-2" = "major-incidents"
 """
-        )
-        self.env = dict(os.environ)
-        self.env.update(
-            CHATOPS_CONFIG=str(config),
-            CHATOPS_BROKER_URL=broker_url,
-            CHATOPS_DATABASE_URL=self.database_url,
-            CHATOPS_PORT=str(self.port),
-            CHATOPS_DATA_DIR=str(tmp / "var"),
-            CHATOPS_LOG_LEVEL="INFO",
-            CHATOPS_API_TOKEN=API_TOKEN,
-            E2E_DISCORD_BOT_TOKEN=fake.token,
-        )
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "chatops_core.cli", "db", "upgrade"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        subprocess.run(
-            [sys.executable, "-m", "chatops_core.cli", "discord", "register", "--guild", self.env_guild],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        settings = load_settings(self.env["CHATOPS_CONFIG"], self.env)
-        for name, argv in (
-            ("ingress", gunicorn_argv(settings, workers=2)),
-            ("worker", worker_argv(concurrency=4)),
-        ):
-            log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-            self.processes[name] = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes.values()):
-                self.stop()
-                raise RuntimeError("stack did not come up:\n" + self.logs())
-            time.sleep(0.05)
-
-    env_guild = ""
-
-    def stop(self) -> None:
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.processes.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-    def logs(self) -> str:
-        out = []
-        for name in self.processes:
-            path = self.tmp / f"{name}.log"
-            if path.exists():
-                out.append(f"--- {name} ---\n" + path.read_text()[-6000:])
-        return "\n".join(out)
-
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def store(self) -> IncidentStore:
-        return IncidentStore(self.database_url)
-
-
-@pytest.fixture(scope="module")
-def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("CHATOPS_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -172,25 +57,29 @@ def discord() -> Iterator[FakeDiscord]:
 
 
 @pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, broker_url: str, discord: FakeDiscord
-) -> Iterator[DiscordStack]:
-    redis.Redis.from_url(broker_url).flushdb()
-    running = DiscordStack(Path(tmp_path_factory.mktemp("dcstack")), broker_url, discord)
-    running.env_guild = discord.guild_id
-    running.start()
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str, discord: FakeDiscord) -> Iterator[Stack]:
+    redis.Redis.from_url(redis_url).flushdb()
+    running = start_stack(
+        Path(tmp_path_factory.mktemp("dcstack")),
+        redis_url=redis_url,
+        config=_config(discord),
+        instance=INSTANCE,
+        concurrency=4,
+        extra_env={"CHATOPS_API_TOKEN": API_TOKEN, "E2E_DISCORD_BOT_TOKEN": discord.token},
+        commands=[["discord", "register", "--guild", discord.guild_id]],
+    )
     yield running
     running.stop()
 
 
-def _wait(discord: FakeDiscord, stack: DiscordStack, predicate: Any, what: str, timeout: float = 20) -> Any:
+def _wait(discord: FakeDiscord, stack: Stack, predicate: Any, what: str, timeout: float = 20) -> Any:
     try:
         return discord.wait_for(predicate, timeout=timeout, message=what)
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{stack.logs()}") from None
 
 
-def _settled(discord: FakeDiscord, stack: DiscordStack, what: str, timeout: float = 20) -> None:
+def _settled(discord: FakeDiscord, stack: Stack, what: str, timeout: float = 20) -> None:
     """Wait until the worker has run every task given to it, and every task those enqueued.
 
     Idle means no queue holds a message and the worker holds none unacknowledged; a task
@@ -237,7 +126,7 @@ def _status_is(discord: FakeDiscord, message_id: str, status: str) -> dict[str, 
     return message if message is not None and _fields(message).get("Status") == status else None
 
 
-def _answered(discord: FakeDiscord, stack: DiscordStack, token: str, what: str) -> dict[str, Any]:
+def _answered(discord: FakeDiscord, stack: Stack, token: str, what: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         original = discord.original(token)
         if original is not None and original.get("content"):
@@ -248,7 +137,7 @@ def _answered(discord: FakeDiscord, stack: DiscordStack, token: str, what: str) 
     return dict(_wait(discord, stack, done, what))
 
 
-def test_ping_is_pong_and_a_forged_signature_is_401(discord: FakeDiscord, stack: DiscordStack) -> None:
+def test_ping_is_pong_and_a_forged_signature_is_401(discord: FakeDiscord, stack: Stack) -> None:
     answered = discord.run_ping(stack.webhook_url)
     assert answered.status == 200 and answered.json == {"type": 1}
     ping = discord.ping()
@@ -256,7 +145,7 @@ def test_ping_is_pong_and_a_forged_signature_is_401(discord: FakeDiscord, stack:
     assert stack.post("/webhooks/discord", ping.body, headers)[0] == 401
 
 
-def test_declare_with_options_then_acknowledge_by_clicking(discord: FakeDiscord, stack: DiscordStack) -> None:
+def test_declare_with_options_then_acknowledge_by_clicking(discord: FakeDiscord, stack: Stack) -> None:
     outgoing = discord.command("declare", {"title": "Database timeouts", "severity": "sev2"}, user="alice")
     delivered = discord.deliver(outgoing, stack.webhook_url)
     assert delivered.status == 200 and delivered.json == {"type": 5}
@@ -333,7 +222,7 @@ def test_declare_with_options_then_acknowledge_by_clicking(discord: FakeDiscord,
 
 
 def test_declare_without_a_title_opens_the_modal_and_its_submission_declares(
-    discord: FakeDiscord, stack: DiscordStack
+    discord: FakeDiscord, stack: Stack
 ) -> None:
     delivered = discord.run_command(stack.webhook_url, "declare", {"severity": "sev3"}, user="carol")
     assert delivered.json["type"] == 9 and discord.modals()[-1]["data"]["custom_id"] == "im|modal|declare"
@@ -350,7 +239,7 @@ def test_declare_without_a_title_opens_the_modal_and_its_submission_declares(
     assert incident.title == "Cache misses" and incident.description == "Hit rate 10%"
 
 
-def test_the_same_interaction_twice_acts_once(discord: FakeDiscord, stack: DiscordStack) -> None:
+def test_the_same_interaction_twice_acts_once(discord: FakeDiscord, stack: Stack) -> None:
     outgoing = discord.command("declare", {"title": "Twice sent", "severity": "sev4"}, user="alice")
     first = discord.deliver(outgoing, stack.webhook_url)
     second = send(outgoing, stack.webhook_url)  # the same interaction id again
@@ -372,7 +261,7 @@ def test_the_same_interaction_twice_acts_once(discord: FakeDiscord, stack: Disco
     assert len(declared) == 1
 
 
-def test_list_is_answered_privately(discord: FakeDiscord, stack: DiscordStack) -> None:
+def test_list_is_answered_privately(discord: FakeDiscord, stack: Stack) -> None:
     outgoing = discord.command("list", {"filter": "all"}, user="alice")
     delivered = discord.deliver(outgoing, stack.webhook_url)
     assert delivered.json == {"type": 5, "data": {"flags": 64}}
@@ -381,7 +270,7 @@ def test_list_is_answered_privately(discord: FakeDiscord, stack: DiscordStack) -
 
 
 def test_eight_sev1_notifications_under_a_one_message_a_second_limit_arrive_once_each(
-    discord: FakeDiscord, stack: DiscordStack
+    discord: FakeDiscord, stack: Stack
 ) -> None:
     discord.limit_channel("critical-incidents", 1)
     discord.fail("create_message", times=2, status=429, retry_after=1.0)
@@ -398,7 +287,7 @@ def test_eight_sev1_notifications_under_a_one_message_a_second_limit_arrive_once
                 "created_at": "2026-11-26T10:00:00Z",
             },
         }
-        status, _ = stack.post("/api/v1/notifications", json.dumps(body).encode(), headers)
+        status, _, _ = stack.post("/api/v1/notifications", json.dumps(body).encode(), headers)
         assert status == 202
 
     def arrived() -> list[dict[str, Any]] | None:

@@ -7,14 +7,8 @@ and every click is made on a button a posted card really shows, the way Mattermo
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +16,8 @@ import pytest
 import redis
 
 from chatops_core.models import Status
-from chatops_core.settings import load_settings
-from chatops_core.stack import EmbeddedRedis, free_port, gunicorn_argv, worker_argv
-from chatops_core.store import IncidentStore
 from chatops_core.tasks import QUEUES
+from tests.e2e.stack import Stack, start_stack
 from tests.fakes.mattermost_server import FakeMattermost, send
 
 pytestmark = pytest.mark.e2e
@@ -38,22 +30,11 @@ API_TOKEN = "e2e-api-token-0123456789"
 INSTANCE = "mm"
 
 
-class MattermostStack:
-    """The ingress and a worker configured with one Mattermost instance."""
+def _config(mm: FakeMattermost) -> Callable[[str], str]:
+    """The provider tables of one Mattermost instance, for a stack served at a base URL."""
 
-    def __init__(self, tmp: Path, broker_url: str, mm: FakeMattermost) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.webhook_url = f"{self.base_url}/webhooks/{INSTANCE}"
-        self.tmp = tmp
-        self.database_url = f"sqlite:///{tmp / 'chatops.db'}"
-        config = tmp / "chatops.toml"
-        config.write_text(
-            f"""
-[chatops]
-public_url = "{self.base_url}"
-incident_url = "https://incidents.example.com/incidents/{{id}}"
-
+    def providers(base_url: str) -> str:
+        return f"""
 [providers.{INSTANCE}]
 type = "mattermost"
 url = "{mm.url}"
@@ -62,7 +43,7 @@ command_token = "${{E2E_MM_COMMAND_TOKEN}}"
 actions_secret = "${{E2E_MM_ACTIONS_SECRET}}"
 outgoing_webhook_token = "${{E2E_MM_OUTGOING_TOKEN}}"
 team_id = "{mm.team_id}"
-webhook_url = "{self.webhook_url}"
+webhook_url = "{base_url}/webhooks/{INSTANCE}"
 default_channel = "incidents"
 create_incident_channels = true
 timeout = 5
@@ -70,94 +51,8 @@ timeout = 5
 "SEV-1" = "critical-incidents"
 "SEV-2" = "major-incidents"
 """
-        )
-        self.env = dict(os.environ)
-        self.env.update(
-            CHATOPS_CONFIG=str(config),
-            CHATOPS_BROKER_URL=broker_url,
-            CHATOPS_DATABASE_URL=self.database_url,
-            CHATOPS_PORT=str(self.port),
-            CHATOPS_DATA_DIR=str(tmp / "var"),
-            CHATOPS_LOG_LEVEL="INFO",
-            CHATOPS_API_TOKEN=API_TOKEN,
-            E2E_MM_BOT_TOKEN=mm.token,
-            E2E_MM_COMMAND_TOKEN=mm.command_token,
-            E2E_MM_ACTIONS_SECRET=ACTIONS_SECRET,
-            E2E_MM_OUTGOING_TOKEN=mm.outgoing_webhook_token,
-        )
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "chatops_core.cli", "db", "upgrade"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        settings = load_settings(self.env["CHATOPS_CONFIG"], self.env)
-        for name, argv in (
-            ("ingress", gunicorn_argv(settings, workers=2)),
-            ("worker", worker_argv(concurrency=4)),
-        ):
-            log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-            self.processes[name] = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes.values()):
-                self.stop()
-                raise RuntimeError("stack did not come up:\n" + self.logs())
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.processes.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-    def logs(self) -> str:
-        out = []
-        for name in self.processes:
-            path = self.tmp / f"{name}.log"
-            if path.exists():
-                out.append(f"--- {name} ---\n" + path.read_text()[-6000:])
-        return "\n".join(out)
-
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def store(self) -> IncidentStore:
-        return IncidentStore(self.database_url)
-
-
-@pytest.fixture(scope="module")
-def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("CHATOPS_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    return providers
 
 
 @pytest.fixture(scope="module")
@@ -167,12 +62,22 @@ def mm() -> Iterator[FakeMattermost]:
 
 
 @pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, broker_url: str, mm: FakeMattermost
-) -> Iterator[MattermostStack]:
-    redis.Redis.from_url(broker_url).flushdb()
-    running = MattermostStack(Path(tmp_path_factory.mktemp("mmstack")), broker_url, mm)
-    running.start()
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str, mm: FakeMattermost) -> Iterator[Stack]:
+    redis.Redis.from_url(redis_url).flushdb()
+    running = start_stack(
+        Path(tmp_path_factory.mktemp("mmstack")),
+        redis_url=redis_url,
+        config=_config(mm),
+        instance=INSTANCE,
+        concurrency=4,
+        extra_env={
+            "CHATOPS_API_TOKEN": API_TOKEN,
+            "E2E_MM_BOT_TOKEN": mm.token,
+            "E2E_MM_COMMAND_TOKEN": mm.command_token,
+            "E2E_MM_ACTIONS_SECRET": ACTIONS_SECRET,
+            "E2E_MM_OUTGOING_TOKEN": mm.outgoing_webhook_token,
+        },
+    )
     yield running
     running.stop()
 
@@ -200,7 +105,7 @@ def _menus(post: dict[str, Any]) -> list[str]:
     return [a["id"] for a in post["props"]["attachments"][0].get("actions") or [] if a["type"] == "select"]
 
 
-def _declared(mm: FakeMattermost, stack: MattermostStack, title: str) -> str:
+def _declared(mm: FakeMattermost, stack: Stack, title: str) -> str:
     """The id of the incident the bot said was declared with ``title``."""
     said = _wait(
         mm, stack, lambda: [r["text"] for r in mm.responses() if f": {title} (" in r.get("text", "")], title
@@ -213,14 +118,14 @@ def _status_is(mm: FakeMattermost, post_id: str, status: str) -> dict[str, Any] 
     return post if post is not None and _fields(post).get("Status") == status else None
 
 
-def _wait(mm: FakeMattermost, stack: MattermostStack, predicate: Any, what: str, timeout: float = 20) -> Any:
+def _wait(mm: FakeMattermost, stack: Stack, predicate: Any, what: str, timeout: float = 20) -> Any:
     try:
         return mm.wait_for(predicate, timeout=timeout, message=what)
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{stack.logs()}") from None
 
 
-def _settled(mm: FakeMattermost, stack: MattermostStack, what: str, timeout: float = 20) -> None:
+def _settled(mm: FakeMattermost, stack: Stack, what: str, timeout: float = 20) -> None:
     """Wait until the worker has run every task given to it, and every task those enqueued.
 
     Idle means no queue holds a message and the worker holds none unacknowledged; a task
@@ -241,9 +146,7 @@ def _settled(mm: FakeMattermost, stack: MattermostStack, what: str, timeout: flo
         broker.close()
 
 
-def test_declare_click_acknowledge_resolve_with_a_note_and_close(
-    mm: FakeMattermost, stack: MattermostStack
-) -> None:
+def test_declare_click_acknowledge_resolve_with_a_note_and_close(mm: FakeMattermost, stack: Stack) -> None:
     answer = mm.run_slash_command(stack.webhook_url, "declare sev2 Database timeouts", user="alice")
     assert answer.status == 200
 
@@ -296,7 +199,7 @@ def test_declare_click_acknowledge_resolve_with_a_note_and_close(
 
 
 def test_a_forged_command_token_or_click_context_is_401_and_changes_nothing(
-    mm: FakeMattermost, stack: MattermostStack
+    mm: FakeMattermost, stack: Stack
 ) -> None:
     assert mm.run_slash_command(stack.webhook_url, "declare sev2 Cache misses", user="alice").status == 200
     inc = _declared(mm, stack, "Cache misses")
@@ -306,7 +209,7 @@ def test_a_forged_command_token_or_click_context_is_401_and_changes_nothing(
 
     forged_command = mm.slash_command(f"ack {inc}", token="not-the-command-token-00000")
     assert send(forged_command, stack.webhook_url).status == 401
-    status, _ = stack.post(
+    status, _, _ = stack.post(
         "/webhooks/mm", forged_command.body, {"Content-Type": forged_command.headers["Content-Type"]}
     )
     assert status == 401  # no token at all (neither field nor header) is refused too
@@ -328,7 +231,7 @@ def test_a_forged_command_token_or_click_context_is_401_and_changes_nothing(
     assert _fields(mm.post(card["id"]))["Status"] == "Open"  # type: ignore[arg-type]
 
 
-def test_the_severity_and_commander_menus(mm: FakeMattermost, stack: MattermostStack) -> None:
+def test_the_severity_and_commander_menus(mm: FakeMattermost, stack: Stack) -> None:
     assert (
         mm.run_slash_command(stack.webhook_url, "declare sev2 Webhooks delayed", user="alice").status == 200
     )
@@ -375,9 +278,7 @@ def _thread(mm: FakeMattermost, root_id: str) -> list[dict[str, Any]]:
     return [p for p in mm.posts(post["channel_id"]) if p["root_id"] == root_id] if post else []
 
 
-def test_a_mention_is_answered_in_its_thread_and_runs_its_command(
-    mm: FakeMattermost, stack: MattermostStack
-) -> None:
+def test_a_mention_is_answered_in_its_thread_and_runs_its_command(mm: FakeMattermost, stack: Stack) -> None:
     assert mm.run_slash_command(stack.webhook_url, "declare sev2 Payments slow", user="alice").status == 200
     inc = _declared(mm, stack, "Payments slow")
     card = _wait(mm, stack, lambda: _cards(mm, "major-incidents", inc), "the card")[0]
@@ -421,7 +322,7 @@ def test_a_mention_is_answered_in_its_thread_and_runs_its_command(
 
 
 def test_eight_sev1_notifications_under_a_one_post_a_second_limit_arrive_once_each(
-    mm: FakeMattermost, stack: MattermostStack
+    mm: FakeMattermost, stack: Stack
 ) -> None:
     mm.limit_channel("critical-incidents", 1)
     mm.fail("create_post", times=2, status=429, reset=1)  # and two 429s on top
@@ -438,7 +339,7 @@ def test_eight_sev1_notifications_under_a_one_post_a_second_limit_arrive_once_ea
                 "created_at": "2026-11-26T10:00:00Z",
             },
         }
-        status, _ = stack.post("/api/v1/notifications", json.dumps(body).encode(), headers)
+        status, _, _ = stack.post("/api/v1/notifications", json.dumps(body).encode(), headers)
         assert status == 202
 
     def arrived() -> list[dict[str, Any]] | None:
