@@ -120,6 +120,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes.local_server import LocalServer
+
 try:  # PyNaCl, as Discord's own examples use
     from nacl.signing import SigningKey as _NaclSigningKey
     from nacl.signing import VerifyKey as _NaclVerifyKey
@@ -564,7 +566,7 @@ def _text_channel_name(name: str) -> str:
 # -- the server -----------------------------------------------------------------------------
 
 
-class FakeDiscord:
+class FakeDiscord(LocalServer):
     """Discord's HTTP API v10 and its side of HTTP interactions on ``127.0.0.1``, in a thread.
 
     One application (``application_id``), its bot user (``bot_user_id``, owner of ``token``),
@@ -635,48 +637,8 @@ class FakeDiscord:
             self.add_channel(name)
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> FakeDiscord:
-        """Listen on a free port of 127.0.0.1 (idempotent)."""
-        if self._server is not None:
-            return self
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-discord",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and release the port."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeDiscord:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeDiscord is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``; the API is under :attr:`api_url`."""
-        return f"http://127.0.0.1:{self.port}"
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def api_url(self) -> str:

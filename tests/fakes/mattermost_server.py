@@ -96,6 +96,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from tests.fakes.local_server import LocalServer
+
 T = TypeVar("T")
 
 # Personal access tokens and ids are 26 characters of Mattermost's id alphabet.
@@ -596,7 +598,7 @@ def send(outgoing: Outgoing, url: str | None = None, timeout: float = 10.0) -> D
 # -- the server -----------------------------------------------------------------------------
 
 
-class FakeMattermost:
+class FakeMattermost(LocalServer):
     """Mattermost's REST API v4 and slash-command response URLs on ``127.0.0.1``, in a thread.
 
     One team (``team_id``, named ``example``); users ``incident-bot`` (the bot, owner of
@@ -667,48 +669,8 @@ class FakeMattermost:
             self.add_channel(name, members=[u.id for u in self._users.values()])
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> FakeMattermost:
-        """Listen on a free port of 127.0.0.1 (idempotent)."""
-        if self._server is not None:
-            return self
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-mattermost",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and release the port."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeMattermost:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeMattermost is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The server URL (``http://127.0.0.1:<port>``); the REST API is under ``/api/v4``."""
-        return f"http://127.0.0.1:{self.port}"
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def api_url(self) -> str:

@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from chatops_core.providers.slack.devtools import sign_slack
+from tests.fakes.local_server import LocalServer
 
 T = TypeVar("T")
 
@@ -194,7 +195,7 @@ def signed_headers(body: bytes, signing_secret: str, timestamp: int | None = Non
 # -- the server -----------------------------------------------------------------------------
 
 
-class FakeSlack:
+class FakeSlack(LocalServer):
     """Slack's Web API and ``response_url`` on ``127.0.0.1``, in a daemon thread.
 
     ``channels`` are the channels that exist at start (ids ``C0001``, ``C0002``...).
@@ -242,47 +243,13 @@ class FakeSlack:
             self.add_channel(name)
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> FakeSlack:
-        """Listen on a free port of 127.0.0.1 (idempotent)."""
-        if self._server is not None:
-            return self
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        # A short poll interval keeps stop() fast.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack", daemon=True
-        )
-        self._thread.start()
-        return self
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     def stop(self) -> None:
-        """Stop listening and release the port."""
+        """Stop listening and release the port (and any held request)."""
         self.release()
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeSlack is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``"""
-        return f"http://127.0.0.1:{self.port}"
+        super().stop()
 
     @property
     def api_url(self) -> str:

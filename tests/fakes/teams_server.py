@@ -125,6 +125,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.fakes.local_server import LocalServer
+
 T = TypeVar("T")
 
 BOT_ISSUER = "https://api.botframework.com"  # "iss" of tokens the channel sends to a bot
@@ -461,7 +463,7 @@ def _envelope_problem(body: Any) -> str | None:
 # -- the server ---------------------------------------------------------------------------------
 
 
-class FakeTeams:
+class FakeTeams(LocalServer):
     """Microsoft Teams' webhooks and Bot Framework services on ``127.0.0.1``, in a thread.
 
     Channel aliases ``channels`` each get a Workflows URL and a legacy connector URL and, for
@@ -522,42 +524,8 @@ class FakeTeams:
             self.add_channel(alias)
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> FakeTeams:
-        if self._server is not None:
-            return self
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-teams", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeTeams:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeTeams is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def openid_metadata_url(self) -> str:
