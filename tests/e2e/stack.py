@@ -13,12 +13,15 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import redis
 
 from chatops_core.providers.slack.devtools import slash_command_body
 from chatops_core.settings import load_settings
 from chatops_core.stack import free_port, gunicorn_argv, worker_argv
 from chatops_core.store import IncidentStore
+from chatops_core.tasks import QUEUES
 from tests.fakes.slack_server import signed_headers
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
@@ -236,3 +239,36 @@ def start_stack(
 
 def parse_json(raw: bytes) -> Any:
     return json.loads(raw.decode())
+
+
+class _Waits(Protocol):
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = ..., message: str = ...) -> Any: ...
+
+
+def wait_on(fake: _Waits, stack: Stack, predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+    """``fake.wait_for(predicate)``, failing with the stack's logs when it does not come."""
+    try:
+        return fake.wait_for(predicate, timeout=timeout, message=what)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{stack.logs()}") from None
+
+
+def settled(fake: _Waits, stack: Stack, what: str, timeout: float = 20) -> None:
+    """Wait until the worker has run every task given to it, and every task those enqueued.
+
+    Idle means no queue holds a message and the worker holds none unacknowledged (kombu's
+    ``unacked`` hash); a task enqueues what follows from it before it is acknowledged, so
+    nothing is left to come. It must be seen on consecutive looks, as a message is briefly in
+    neither place while the worker takes it.
+    """
+    broker = redis.Redis.from_url(stack.env["CHATOPS_BROKER_URL"])
+    looks: list[bool] = []
+
+    def idle() -> bool:
+        looks.append(not any(broker.llen(queue) for queue in QUEUES) and not broker.hlen("unacked"))
+        return looks[-3:] == [True, True, True]
+
+    try:
+        wait_on(fake, stack, idle, what, timeout=timeout)
+    finally:
+        broker.close()

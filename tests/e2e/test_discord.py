@@ -16,15 +16,15 @@ import pytest
 import redis
 
 from chatops_core.models import Status
-from chatops_core.tasks import QUEUES
 from tests.e2e.stack import Stack, start_stack
+from tests.e2e.stack import settled as _settled
+from tests.e2e.stack import wait_on as _wait
 from tests.fakes.discord_server import FakeDiscord, send
 
 pytestmark = pytest.mark.e2e
 
 # kombu's Redis transport keeps each message a worker has taken here until the worker
 # acknowledges it, which it does once the task has run (``task_acks_late``).
-UNACKED = "unacked"
 API_TOKEN = "e2e-api-token-0123456789"
 INSTANCE = "discord"
 
@@ -70,34 +70,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str, discord: Fak
     )
     yield running
     running.stop()
-
-
-def _wait(discord: FakeDiscord, stack: Stack, predicate: Any, what: str, timeout: float = 20) -> Any:
-    try:
-        return discord.wait_for(predicate, timeout=timeout, message=what)
-    except TimeoutError as exc:
-        raise AssertionError(f"{exc}\n{stack.logs()}") from None
-
-
-def _settled(discord: FakeDiscord, stack: Stack, what: str, timeout: float = 20) -> None:
-    """Wait until the worker has run every task given to it, and every task those enqueued.
-
-    Idle means no queue holds a message and the worker holds none unacknowledged; a task
-    enqueues what follows from it before it is acknowledged, so nothing is left to come. It
-    must be seen on consecutive looks, as a message is briefly in neither place while the
-    worker takes it.
-    """
-    broker = redis.Redis.from_url(stack.env["CHATOPS_BROKER_URL"])
-    looks: list[bool] = []
-
-    def idle() -> bool:
-        looks.append(not any(broker.llen(queue) for queue in QUEUES) and not broker.hlen(UNACKED))
-        return looks[-3:] == [True, True, True]
-
-    try:
-        _wait(discord, stack, idle, what, timeout=timeout)
-    finally:
-        broker.close()
 
 
 def _cards(discord: FakeDiscord, channel: str, incident: str) -> list[dict[str, Any]]:

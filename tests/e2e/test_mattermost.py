@@ -16,15 +16,15 @@ import pytest
 import redis
 
 from chatops_core.models import Status
-from chatops_core.tasks import QUEUES
 from tests.e2e.stack import Stack, start_stack
+from tests.e2e.stack import settled as _settled
+from tests.e2e.stack import wait_on as _wait
 from tests.fakes.mattermost_server import FakeMattermost, send
 
 pytestmark = pytest.mark.e2e
 
 # kombu's Redis transport keeps each message a worker has taken here until the worker
 # acknowledges it, which it does once the task has run (``task_acks_late``).
-UNACKED = "unacked"
 ACTIONS_SECRET = "e2e-mattermost-actions-0123456789abcdef"
 API_TOKEN = "e2e-api-token-0123456789"
 INSTANCE = "mm"
@@ -116,34 +116,6 @@ def _declared(mm: FakeMattermost, stack: Stack, title: str) -> str:
 def _status_is(mm: FakeMattermost, post_id: str, status: str) -> dict[str, Any] | None:
     post = mm.post(post_id)
     return post if post is not None and _fields(post).get("Status") == status else None
-
-
-def _wait(mm: FakeMattermost, stack: Stack, predicate: Any, what: str, timeout: float = 20) -> Any:
-    try:
-        return mm.wait_for(predicate, timeout=timeout, message=what)
-    except TimeoutError as exc:
-        raise AssertionError(f"{exc}\n{stack.logs()}") from None
-
-
-def _settled(mm: FakeMattermost, stack: Stack, what: str, timeout: float = 20) -> None:
-    """Wait until the worker has run every task given to it, and every task those enqueued.
-
-    Idle means no queue holds a message and the worker holds none unacknowledged; a task
-    enqueues what follows from it before it is acknowledged, so nothing is left to come. It
-    must be seen on consecutive looks, as a message is briefly in neither place while the
-    worker takes it.
-    """
-    broker = redis.Redis.from_url(stack.env["CHATOPS_BROKER_URL"])
-    looks: list[bool] = []
-
-    def idle() -> bool:
-        looks.append(not any(broker.llen(queue) for queue in QUEUES) and not broker.hlen(UNACKED))
-        return looks[-3:] == [True, True, True]
-
-    try:
-        _wait(mm, stack, idle, what, timeout=timeout)
-    finally:
-        broker.close()
 
 
 def test_declare_click_acknowledge_resolve_with_a_note_and_close(mm: FakeMattermost, stack: Stack) -> None:
