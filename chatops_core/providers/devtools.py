@@ -50,6 +50,7 @@ import inspect
 import json
 import os
 import secrets
+import sys
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
@@ -245,3 +246,38 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(tmp, path)
+
+
+# The checkout this package runs from, when it runs from one (``make run``).
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def local_server_module(module: str, platform: str) -> ModuleType:
+    """The test suite's local server of ``platform`` (``tests.fakes.<name>``), for a playground.
+
+    Playgrounds run from a source checkout, as ``make run`` does: when ``tests`` is not on the
+    import path (``chatops run`` started from another directory), the checkout is put there.
+    Raises :class:`ConfigError` outside a checkout.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        pass
+    if not (_CHECKOUT / Path(*module.split("."))).with_suffix(".py").is_file():
+        raise ConfigError(
+            f"the {platform} playground runs from a source checkout (it is the test suite's local "
+            f"{platform}); run `make run` from the repository"
+        )
+    sys.path.insert(0, str(_CHECKOUT))
+    importlib.invalidate_caches()
+    return importlib.import_module(module)
+
+
+def local_server_available(module: str) -> bool:
+    """Whether :func:`local_server_module` can load ``module``."""
+    try:
+        if importlib.util.find_spec(module) is not None:
+            return True
+    except ImportError:
+        pass
+    return (_CHECKOUT / Path(*module.split("."))).with_suffix(".py").is_file()

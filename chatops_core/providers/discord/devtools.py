@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
-import importlib.util
 import json
 import secrets
-import sys
 import threading
 import time
 import urllib.request
@@ -31,6 +28,7 @@ from nacl.signing import SigningKey
 from chatops_core.commands.grammar import INCIDENT_ID_RE, parse_severity, severity_word
 from chatops_core.errors import ConfigError
 from chatops_core.models import Actor
+from chatops_core.providers import devtools
 from chatops_core.providers.devtools import NAMES_PATH, SESSION_PATH
 from chatops_core.providers.discord import commands, inbound
 from chatops_core.providers.discord.config import DiscordSettings
@@ -237,7 +235,6 @@ def answer_lines(answer: dict[str, Any], channel_name: str, names: Mapping[str, 
 # -- the playground --------------------------------------------------------------------------
 
 # The local Discord of the test suite, in a source checkout.
-_LOCAL_SERVER = Path(__file__).resolve().parents[3] / "tests" / "fakes" / "discord_server.py"
 _LOCAL_SERVER_MODULE = "tests.fakes.discord_server"
 USERS = ("alice", "bob", "carol")
 CHANNELS = ("general", "incidents", "critical-incidents", "major-incidents")
@@ -250,32 +247,12 @@ def simulated_snowflake(name: str) -> str:
 
 
 def local_server_available() -> bool:
-    try:
-        if importlib.util.find_spec(_LOCAL_SERVER_MODULE) is not None:
-            return True
-    except ImportError:
-        pass
-    return _LOCAL_SERVER.is_file()
+    """Whether the local Discord the playground is built on is here (a source checkout)."""
+    return devtools.local_server_available(_LOCAL_SERVER_MODULE)
 
 
 def _local_server() -> ModuleType:
-    try:
-        return importlib.import_module(_LOCAL_SERVER_MODULE)
-    except ImportError:
-        pass
-    name = "chatops_discord_local_server"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _LOCAL_SERVER)
-    if spec is None or spec.loader is None or not _LOCAL_SERVER.is_file():
-        raise ConfigError(
-            "the Discord playground runs from a source checkout (it is the test suite's local "
-            "Discord); run `make run` from the repository"
-        )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return devtools.local_server_module(_LOCAL_SERVER_MODULE, "Discord")
 
 
 class DiscordPlayground:

@@ -27,12 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
-import importlib.util
 import json
 import re
 import secrets
-import sys
 import threading
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -43,6 +40,7 @@ from urllib.parse import urlencode, urlsplit
 
 from chatops_core.errors import ConfigError
 from chatops_core.models import Actor
+from chatops_core.providers import devtools
 from chatops_core.providers.devtools import NAMES_PATH, SESSION_PATH
 from chatops_core.providers.mattermost.config import MattermostSettings
 
@@ -271,40 +269,16 @@ def _buttons(attachment: Mapping[str, Any]) -> str:
 
 
 # The local Mattermost of the test suite, in a source checkout.
-_LOCAL_SERVER = Path(__file__).resolve().parents[3] / "tests" / "fakes" / "mattermost_server.py"
 _LOCAL_SERVER_MODULE = "tests.fakes.mattermost_server"
 
 
 def local_server_available() -> bool:
     """Whether the local Mattermost the playground is built on is here (a source checkout)."""
-    try:
-        if importlib.util.find_spec(_LOCAL_SERVER_MODULE) is not None:
-            return True
-    except ImportError:
-        pass
-    return _LOCAL_SERVER.is_file()
+    return devtools.local_server_available(_LOCAL_SERVER_MODULE)
 
 
 def _local_server() -> ModuleType:
-    """The local Mattermost's module: imported when ``tests`` is importable (tests, a shell
-    in the checkout), else loaded from the checkout by its path (``chatops run``)."""
-    try:
-        return importlib.import_module(_LOCAL_SERVER_MODULE)
-    except ImportError:
-        pass
-    name = "chatops_mattermost_local_server"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _LOCAL_SERVER)
-    if spec is None or spec.loader is None or not _LOCAL_SERVER.is_file():
-        raise ConfigError(
-            "the Mattermost playground runs from a source checkout (it is the test suite's "
-            "local Mattermost); run `make run` from the repository"
-        )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
+    return devtools.local_server_module(_LOCAL_SERVER_MODULE, "Mattermost")
 
 
 USERS = ("alice", "bob", "carol")
