@@ -271,6 +271,9 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         try:
             with urllib.request.urlopen(request, timeout=5) as resp:
                 status = resp.status
+                # A platform that shows only what its webhook's response carries (a Teams
+                # outgoing webhook) gets its answer here, not at the response URL.
+                in_response = tools.response_answer(resp.read(), resp.headers.get("Content-Type", ""))
         except urllib.error.HTTPError as exc:
             print(f"ingress answered {exc.code}: {exc.read().decode('utf-8', 'replace')}", file=sys.stderr)
             return 1
@@ -278,6 +281,10 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
             print(f"could not reach the ingress at {url}: {exc.reason}", file=sys.stderr)
             return 1
         print(f"ingress answered {status} in {(time.perf_counter() - started) * 1000:.0f} ms")
+        if in_response is not None:
+            print("\n".join(tools.answer_lines(in_response, where.channel_name, {})), flush=True)
+            if not in_response.get("pending"):
+                return 0
         answer = listener.wait(args.timeout)
         if answer is None:
             print(f"no answer within {args.timeout:g} s (is a worker running?)", file=sys.stderr)

@@ -21,6 +21,10 @@ command as that platform would, and how a local playground plays the platform fo
 - ``answer_lines(answer, channel_name, names) -> list[str]`` (optional): what the person sees
   of an answer posted to ``reply_url`` (a JSON object), as terminal lines, ``names`` mapping
   the ids the playground knows to names; by default a heading and the answer's ``text``.
+- ``response_answer(body, content_type) -> dict | None`` (optional): the answer the
+  webhook's own HTTP response carries, for a platform that shows only that (a Teams outgoing
+  webhook); printed with ``answer_lines``. With ``"pending": true`` it is a notice that the
+  result follows, which ``simulate`` then waits for at the reply URL as usual.
 - ``new_trigger() -> str`` (optional): a fresh ``trigger`` as the platform shapes it.
 - ``DEFAULT_USER_ID`` (optional): the simulated person's user id when ``--user`` gives none,
   shaped as the platform's ids.
@@ -142,6 +146,14 @@ class DevTools:
         if show is not None:
             return list(show(answer, channel_name, names))
         return ["bot:", *str(answer.get("text") or "").splitlines()]
+
+    def response_answer(self, body: bytes, content_type: str) -> dict[str, Any] | None:
+        """The answer the webhook's HTTP response carries, where the platform answers there."""
+        read = getattr(self._module, "response_answer", None)
+        if read is None:
+            return None
+        answer = read(body, content_type)
+        return dict(answer) if isinstance(answer, Mapping) else None
 
     def playground(self, data_dir: Path | None, out: Callable[[str], None] | None = None) -> Playground:
         """A new (not yet started) playground of this platform."""

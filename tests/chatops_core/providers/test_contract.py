@@ -323,9 +323,18 @@ class DiscordHarness(Harness):
 # -- the suite, once per provider type ---------------------------------------------------------
 
 
-@pytest.fixture(params=["slack", "mattermost", "discord"])
+@pytest.fixture(params=["slack", "mattermost", "discord", "teams-webhook", "teams-bot"])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     made: Harness
+    if request.param.startswith("teams-"):
+        from tests.chatops_core.providers.teams_harness import TeamsBotHarness, TeamsWebhookHarness
+        from tests.fakes.teams_server import FakeTeams
+
+        with FakeTeams() as teams:
+            made = TeamsWebhookHarness(teams) if request.param == "teams-webhook" else TeamsBotHarness(teams)
+            yield made
+            made.close()
+        return
     if request.param == "slack":
         # Imported here, so one platform's fake that fails to import does not hide the others.
         from tests.fakes.slack_server import FakeSlack
