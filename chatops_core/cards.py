@@ -15,6 +15,7 @@ from typing import Literal
 
 from chatops_core.models import NotificationType, Severity, Status
 from chatops_core.notifications import Announcement
+from chatops_core.redaction import active as active_redactor
 from chatops_core.state import Action, available
 
 
@@ -103,15 +104,16 @@ class IncidentCard:
     def of(cls, announcement: Announcement) -> IncidentCard:
         """The card of ``announcement``: its actions are those the incident's status and
         severity allow, none when the announcement is not actionable (an incident of the
-        incident system's)."""
+        incident system's). Its title and summary are redacted: a card is chat."""
         inc = announcement.incident
+        redactor = active_redactor()
         actions: tuple[CardAction, ...] = ()
         if announcement.actionable:
             allowed = available(inc.status, inc.severity, tuple(action for action, _ in CARD_ACTIONS))
             actions = tuple(_BY_ACTION[action] for action in allowed)
         return cls(
             incident_id=inc.id,
-            title=inc.title,
+            title=redactor.redact(inc.title),
             severity=inc.severity,
             status=inc.status,
             commander=inc.commander,
@@ -120,7 +122,7 @@ class IncidentCard:
             created_at=inc.created_at,
             url=announcement.incident_url,
             headline=HEADLINES.get(announcement.type, "Incident"),
-            summary=announcement.summary,
+            summary=redactor.redact(announcement.summary),
             actor=announcement.actor,
             version=inc.version,
             external=inc.origin != "chat",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chatops_core.models import Incident, NotificationType, Severity, Status
+from chatops_core.redaction import active as active_redactor
 
 if TYPE_CHECKING:
     from chatops_core.publisher import TaskPublisher
@@ -210,11 +211,15 @@ class Announcement(BaseModel):
 
     @classmethod
     def of(cls, notification: Notification) -> Announcement:
+        """What is posted of ``notification``: its title and summary redacted, as everything
+        said in chat is (the incident may keep what people wrote: ``[redaction]``)."""
+        redactor = active_redactor()
+        incident = notification.incident
         return cls(
             type=notification.type,
-            incident=notification.incident,
+            incident=incident.model_copy(update={"title": redactor.redact(incident.title)}),
             actor=notification.actor,
-            summary=notification.summary or _DEFAULT_SUMMARY[notification.type],
+            summary=redactor.redact(notification.summary or _DEFAULT_SUMMARY[notification.type]),
             incident_url=notification.incident.url,
             actionable=notification.incident.origin == "chat",
         )

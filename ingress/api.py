@@ -3,16 +3,21 @@
 ``POST /api/v1/notifications`` validates a :class:`~chatops_core.notifications.Notification`
 and enqueues Celery task ``chatops.notify`` on the ``notifications`` queue; it never touches
 the incident database. ``GET /api/v1/incidents`` and ``/api/v1/incidents/<id>`` read the
-incident store and never write to it.
+incident store and never write to it; so does ``GET /api/v1/audit`` (the audit trail, newest
+first, ``?since=&actor=&outcome=&limit=``). Notifications taken in or refused, and calls
+refused for their token, are left for the audit trail on a Redis stream (see
+:mod:`chatops_core.audit`).
 
-Every call carries ``Authorization: Bearer <api_token>``. With no ``api_token`` configured the
-API is disabled: every call is 401. The token is compared in constant time and never logged
-or echoed.
+Every call carries ``Authorization: Bearer <token>``: a named token of ``[api.tokens.<name>]``
+holding the scope the endpoint needs (:data:`ENDPOINT_SCOPES`), or the older ``api_token``,
+which holds every scope (see :mod:`chatops_core.api_tokens`). With no token configured the API
+is disabled: every call is 401. A missing or unknown token is 401, a known token without the
+scope 403 naming the scope. Tokens are compared as hashes in constant time and never logged or
+echoed; each call is logged (debug) with the token's name.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -20,9 +25,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from pydantic import ValidationError
 
+from chatops_core.api_tokens import Caller, Scope, TokenTable, bearer_token
+from chatops_core.audit import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    ActorFilter,
+    AuditEntry,
+    AuditOutcome,
+    AuditStream,
+    forged_entry,
+    parse_outcome,
+    parse_since,
+    record_json,
+)
 from chatops_core.commands.grammar import ID_FORMS, SEVERITY_FORMS, parse_incident_ref, parse_severity
 from chatops_core.errors import ConfigError, ConnectionFailed, IncidentNotFound
 from chatops_core.models import Incident, Severity, TimelineEntry
@@ -30,12 +48,16 @@ from chatops_core.notifications import (
     ACTOR_MAX_LENGTH,
     INSTANCE_RULE,
     NOTIFICATION_TYPES,
+    SNAPSHOT_TITLE_MAX_LENGTH,
+    SUMMARY_MAX_LENGTH,
     Notification,
+    cut,
     enqueue_notification,
     valid_instance,
     valid_platform_id,
 )
 from chatops_core.publisher import BrokerUnavailable, TaskPublisher
+from chatops_core.redaction import Redactor, redactor_for
 from chatops_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -128,20 +150,45 @@ def _unauthorized(message: str) -> Response:
     return _json(401, {"error": "unauthorized", "message": message}, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _check_token(settings: Settings) -> Response | None:
-    """None when the request carries the configured bearer token, else the 401 to answer."""
-    configured = settings.api_token.get_secret_value() if settings.api_token is not None else ""
-    if not configured:
+ENDPOINT_SCOPES: dict[str, Scope] = {
+    "notify": Scope.NOTIFY,
+    "list_incidents": Scope.READ,
+    "get_incident": Scope.READ,
+}
+"""The scope each view of the blueprint needs, by view name. Any other view needs ``admin``:
+the audit trail (``GET /api/v1/audit``), which names people and what they were refused, and
+any endpoint added later, which stays closed to narrower tokens until it is named here."""
+
+
+def required_scope(endpoint: str | None) -> Scope:
+    """The scope the view ``endpoint`` (``"api_v1.<view>"``) needs."""
+    view = (endpoint or "").rpartition(".")[2]
+    return ENDPOINT_SCOPES.get(view, Scope.ADMIN)
+
+
+def _caller(tokens: TokenTable) -> Caller | Response:
+    """The known token the request carries, else the 401 to answer."""
+    if not tokens:
         return _unauthorized(
-            "the API is disabled: set `api_token` in the [chatops] table or CHATOPS_API_TOKEN to enable it"
+            "the API is disabled: configure a token in [api.tokens.<name>] (`chatops tokens new`), "
+            "or set `api_token` in the [chatops] table or CHATOPS_API_TOKEN, to enable it"
         )
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+    presented = bearer_token(request.headers.get("Authorization"))
+    if presented is None:
         return _unauthorized("send the API token as `Authorization: Bearer <token>`")
-    # Constant time, on bytes: compare_digest on str refuses non-ASCII.
-    if not hmac.compare_digest(presented.strip().encode("utf-8"), configured.encode("utf-8")):
+    caller = tokens.identify(presented)
+    if caller is None:
         return _unauthorized("the bearer token is not valid")
-    return None
+    return caller
+
+
+def _forbidden(needed: Scope) -> Response:
+    return _error(
+        403,
+        "forbidden",
+        f"this token lacks the `{needed.value}` scope that {request.method} {_clip(request.path)} needs",
+        scope=needed.value,
+    )
 
 
 def _idempotency_key() -> tuple[str | None, Response | None]:
@@ -234,6 +281,20 @@ def _parse_notification(data: Any, settings: Settings) -> Notification | Respons
     return notification
 
 
+def _redacted(notification: Notification, redactor: Redactor) -> Notification:
+    """``notification`` with the incident system's text (title, summary) redacted before it is
+    enqueued: it is shown in chat, and kept on the broker and in dead letters. Cut to the
+    limits the worker checks again, as a marker may be longer than the secret it replaces."""
+    incident = notification.incident
+    title = cut(redactor.redact(incident.title), SNAPSHOT_TITLE_MAX_LENGTH)
+    summary = notification.summary
+    if summary:
+        summary = cut(redactor.redact(summary), SUMMARY_MAX_LENGTH)
+    return notification.model_copy(
+        update={"incident": incident.model_copy(update={"title": title}), "summary": summary}
+    )
+
+
 def _list_params() -> tuple[bool, Severity | None, int] | Response:
     """``(active_only, severity, limit)`` from the query string, or the 400 to answer."""
     status = request.args.get("status", "open").strip().lower()
@@ -262,20 +323,53 @@ def _list_params() -> tuple[bool, Severity | None, int] | Response:
 # --- the blueprint -------------------------------------------------------------------------
 
 
-def build_api(settings: Settings, publisher: TaskPublisher, store: Callable[[], IncidentStore]) -> Blueprint:
+def build_api(
+    settings: Settings,
+    publisher: TaskPublisher,
+    store: Callable[[], IncidentStore],
+    *,
+    audit_stream: AuditStream | None = None,
+) -> Blueprint:
     """The ``/api/v1`` blueprint.
 
     ``store`` returns the incident store when a read needs it (built lazily by the caller,
-    so the notification path never opens the database).
+    so the notification path never opens the database). ``audit_stream``: where notifications
+    taken in or refused, and calls refused for their token, are left for the audit trail
+    (none: not recorded).
     """
     api = Blueprint("api_v1", __name__, url_prefix=API_PREFIX)
 
+    tokens = TokenTable.from_settings(settings.api, settings.api_token)
+
     @api.before_request
     def authenticate() -> Response | None:
-        refusal = _check_token(settings)
-        if refusal is not None:
+        caller = _caller(tokens)
+        if isinstance(caller, Response):
             log.warning("api: refused %s %s: unauthorized", request.method, request.path)
-        return refusal
+            return caller
+        needed = required_scope(request.endpoint)
+        if not caller.may(needed):
+            log.warning(
+                "api: refused %s %s to token %s: it lacks scope %s",
+                request.method,
+                request.path,
+                caller.name,
+                needed.value,
+            )
+            return _forbidden(needed)
+        log.debug("api: %s %s by token %s", request.method, request.path, caller.name)
+        g.api_caller = caller
+        return None
+
+    @api.after_request
+    def audited(response: Response) -> Response:
+        """Leave the audit record of a notification taken in or refused, and of any call
+        refused for its token (401: ``forged``, 403: ``denied``), on the stream."""
+        if audit_stream is not None:
+            entry = _audit_entry(response, tokens)
+            if entry is not None:
+                audit_stream.add(entry)
+        return response
 
     @api.post("/notifications")
     def notify() -> Response:
@@ -293,6 +387,8 @@ def build_api(settings: Settings, publisher: TaskPublisher, store: Callable[[], 
         parsed = _parse_notification(data, settings)
         if isinstance(parsed, Response):
             return parsed
+        parsed = _redacted(parsed, redactor_for(settings.redaction))
+        g.api_notification = parsed
         try:
             first_id, enqueued = enqueue_notification(
                 publisher, parsed, idempotency_key=key, ttl=settings.dedupe_ttl_seconds
@@ -336,6 +432,19 @@ def build_api(settings: Settings, publisher: TaskPublisher, store: Callable[[], 
 
         return _read(read)
 
+    @api.get("/audit")
+    def audit() -> Response:
+        params = _audit_params()
+        if isinstance(params, Response):
+            return params
+        since, actor, outcome, limit = params
+
+        def read(records: IncidentStore) -> dict[str, Any]:
+            found = records.audit_records(since=since, actor=actor, outcome=outcome, limit=limit)
+            return {"records": [record_json(record) for record in found]}
+
+        return _read(read)
+
     def _read(reader: Callable[[IncidentStore], dict[str, Any]]) -> Response:
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -350,6 +459,83 @@ def build_api(settings: Settings, publisher: TaskPublisher, store: Callable[[], 
             )
 
     return api
+
+
+def _audit_params() -> tuple[datetime | None, ActorFilter | None, AuditOutcome | None, int] | Response:
+    """``(since, actor, outcome, limit)`` of ``GET /api/v1/audit``, or the 400 to answer."""
+    try:
+        raw_since = request.args.get("since")
+        since = parse_since(raw_since) if raw_since is not None else None
+        raw_actor = request.args.get("actor")
+        actor = ActorFilter.parse(raw_actor) if raw_actor is not None else None
+        raw_outcome = request.args.get("outcome")
+        outcome = parse_outcome(raw_outcome) if raw_outcome is not None else None
+    except ValueError as exc:
+        return _error(400, "bad_request", str(exc))
+    raw_limit = request.args.get("limit", str(DEFAULT_LIMIT)).strip()  # the audit trail's own
+    well_formed = len(raw_limit) <= 6 and raw_limit.isascii() and raw_limit.isdigit()
+    if not well_formed or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        return _error(
+            400,
+            "bad_request",
+            f"limit must be a whole number from 1 to {MAX_LIMIT}, not {_clip(raw_limit)!r}",
+        )
+    return since, actor, outcome, int(raw_limit)
+
+
+def _audit_entry(response: Response, tokens: TokenTable) -> AuditEntry | None:
+    """The audit record of this call, if it is one to keep: a notification taken in (ok) or
+    refused as wrong (invalid), a call refused for its token (forged: none or unknown; denied:
+    without the scope). Reads are not recorded; neither is a call while the API is disabled."""
+    what = f"{request.method} {request.path}"
+    status = response.status_code
+    if status == 401:
+        if not tokens:
+            return None
+        return forged_entry(source="api", reason=_message(response), platform="api", command=what)
+    caller: Caller | None = g.get("api_caller")
+    actor = f"api token {caller.name}" if caller is not None else None
+    if status == 403:
+        return AuditEntry(
+            outcome=AuditOutcome.DENIED,
+            source="api",
+            actor=actor,
+            platform="api",
+            command=what,
+            reason=_message(response),
+        )
+    if request.endpoint != "api_v1.notify" or status == 503:
+        return None
+    notification: Notification | None = g.get("api_notification")
+    if status == 202 and notification is not None:
+        return AuditEntry(
+            outcome=AuditOutcome.OK,
+            source="api",
+            actor=actor,
+            platform="api",
+            command=f"notify {notification.type}",
+            incident=notification.incident.id,
+        )
+    if 400 <= status < 500:
+        return AuditEntry(
+            outcome=AuditOutcome.INVALID,
+            source="api",
+            actor=actor,
+            platform="api",
+            command="notify",
+            reason=_message(response),
+        )
+    return None
+
+
+def _message(response: Response) -> str | None:
+    """The ``message`` of one of this API's JSON error answers."""
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        return None
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message) if message is not None else None
 
 
 def _no_constants(name: str) -> Any:

@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatops_core.access.roles import ROLE_NAMES, Role
 from chatops_core.errors import InvalidArguments, UnknownCommand
 from chatops_core.models import INCIDENT_ID_RE, Severity
 
@@ -46,6 +47,7 @@ class CommandName(StrEnum):
     NOTE = "note"
     JOIN = "join"
     LEAVE = "leave"
+    ROLE = "role"
     HELP = "help"
 
 
@@ -62,7 +64,9 @@ class ParsedCommand(BaseModel):
     text: str | None = None
     """``declare`` title, ``mitigate``/``resolve`` note, ``note`` text."""
     user: str | None = None
-    """``assign`` target: ``<@U123ABC>`` for a platform mention, ``@alice`` for a plain one."""
+    """``assign`` and ``role`` target: ``<@U123ABC>`` for a platform mention, ``@alice`` for a plain one."""
+    role: Role | None = None
+    """``role``: the role to give."""
     scope: Literal["open", "all"] = "open"
     """``list``: open incidents only, or all of them."""
     topic: str | None = None
@@ -83,6 +87,7 @@ USAGE: dict[CommandName, str] = {
     CommandName.NOTE: "note [id] <text>",
     CommandName.JOIN: "join [id]",
     CommandName.LEAVE: "leave [id]",
+    CommandName.ROLE: "role <@user> <viewer|responder|manager|admin>",
     CommandName.HELP: "help [command]",
 }
 
@@ -100,6 +105,7 @@ _SUMMARY: dict[CommandName, str] = {
     CommandName.NOTE: "add a note to an incident's timeline",
     CommandName.JOIN: "join an incident's channel",
     CommandName.LEAVE: "leave an incident's channel",
+    CommandName.ROLE: "give someone a role, which says what they may do (admins only)",
     CommandName.HELP: "show how to use every command, or one of them",
 }
 
@@ -117,6 +123,7 @@ _EXAMPLE: dict[CommandName, str] = {
     CommandName.NOTE: "note INC-12 Rolled back the 10:40 deploy",
     CommandName.JOIN: "join INC-12",
     CommandName.LEAVE: "leave INC-12",
+    CommandName.ROLE: "role @alice manager",
     CommandName.HELP: "help declare",
 }
 
@@ -425,6 +432,35 @@ def _parse_assign(name: CommandName, rest: str) -> ParsedCommand:
     return ParsedCommand(name=name, incident=number, user=user)
 
 
+_ROLE_WORDS = frozenset(role.value for role in Role)
+
+
+def _parse_role(name: CommandName, rest: str) -> ParsedCommand:
+    tokens = _TOKEN_RE.findall(rest)
+    user: str | None = None
+    role: Role | None = None
+    for token in tokens:
+        word = _normalise(token).casefold()
+        if word in _ROLE_WORDS:
+            if role is not None:
+                raise InvalidArguments(f"Give one role. {_usage(name)}")
+            role = Role(word)
+        elif (found_user := _parse_user(token)) is not None:
+            if user is not None:
+                raise InvalidArguments(f"Give a role to one person at a time. {_usage(name)}")
+            user = found_user
+        else:
+            raise InvalidArguments(
+                f"{_echo(token)} is neither a person nor a role. Mention the person and give one of "
+                f"{ROLE_NAMES}, e.g. `{DEFAULT_ROOT} {_EXAMPLE[name]}`.",
+                token=token,
+            )
+    if user is None or role is None:
+        missing = "who gets the role" if user is None else f"which role: {ROLE_NAMES}"
+        raise InvalidArguments(f"Say {missing}. {_usage(name)}")
+    return ParsedCommand(name=name, user=user, role=role)
+
+
 def _help_topic(token: str) -> CommandName:
     word = _normalise(token).casefold()
     try:
@@ -462,6 +498,7 @@ _PARSERS: dict[CommandName, Callable[[CommandName, str], ParsedCommand]] = {
     CommandName.NOTE: _parse_note,
     CommandName.JOIN: _parse_optional_id,
     CommandName.LEAVE: _parse_optional_id,
+    CommandName.ROLE: _parse_role,
     CommandName.HELP: _parse_help,
 }
 

@@ -3,6 +3,11 @@
 The service changes the store and says what must happen next (answer, announce, create
 the incident's channel, invite someone). It calls no chat platform: the worker carries out
 those effects through the provider, so each step can be retried on its own.
+
+Every command, typed, clicked, submitted in a form or asked in a mention, first passes the
+access policy (:func:`authorize`): the caller is a person in the store, and a command their
+role does not allow raises :class:`~chatops_core.access.NotAllowed` before anything changes,
+its message saying the role it needs and who can grant it (answered only to them).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from chatops_core.access import NotAllowed, Role, decide
 from chatops_core.commands.grammar import (
     DEFAULT_SEVERITY,
     PLATFORM_MENTION_RE,
@@ -21,6 +27,7 @@ from chatops_core.errors import CommandError, MissingIncidentId
 from chatops_core.models import InboundCommand, Incident, NotificationType, Person, Reply, utcnow
 from chatops_core.state import Action
 from chatops_core.store import Applied, IncidentStore
+from chatops_core.store.people import KnownPerson
 
 _ACTIONS: dict[CommandName, Action] = {
     CommandName.ACK: Action.ACK,
@@ -34,6 +41,11 @@ _ACTIONS: dict[CommandName, Action] = {
 }
 
 STATUS_TIMELINE_ENTRIES = 10
+
+# Commands that act on no incident; every other one names one (or is typed in its channel).
+_NO_INCIDENT = frozenset({CommandName.HELP, CommandName.DECLARE, CommandName.LIST, CommandName.ROLE})
+# Admins named in a refusal, at most.
+_ADMINS_NAMED = 5
 
 
 @dataclass
@@ -51,6 +63,8 @@ class Outcome:
     # A new commander (by user id) to bring into the incident's own channel.
     commander_to_invite: str | None = None
     replayed: bool = False
+    # What the audit record says beyond the command word (a grant: to whom, which role).
+    audit_reason: str | None = None
 
 
 class CommandService:
@@ -71,13 +85,17 @@ class CommandService:
         at = now or utcnow()
         actor = command.user.display
         name = parsed.name
+        incident = None if name in _NO_INCIDENT else self._target(command, parsed)
+        person = authorize(self.store, command, name.value, incident, granting=parsed.role)
         if name is CommandName.HELP:
             return Outcome(reply=Reply(text=help_text(parsed.topic, root=command.command)))
         if name is CommandName.DECLARE:
             return self._declare(command, parsed, actor, at, create_channels, description)
         if name is CommandName.LIST:
             return self._list(parsed)
-        incident = self._target(command, parsed)
+        if name is CommandName.ROLE:
+            return self._role(command, parsed, person, at)
+        assert incident is not None
         if name is CommandName.STATUS:
             entries = self.store.timeline(incident.number, limit=STATUS_TIMELINE_ENTRIES)
             return Outcome(
@@ -179,6 +197,43 @@ class CommandService:
             text = "\n".join(lines)
         return Outcome(reply=Reply(text=text, incidents=incidents))
 
+    def _role(
+        self, command: InboundCommand, parsed: ParsedCommand, granter: KnownPerson, at: datetime
+    ) -> Outcome:
+        """``role <@user> <role>``: grant the role (it overrides ``[access.roles]``)."""
+        assert parsed.role is not None and parsed.user is not None
+        target = self._someone(command, parsed.user)
+        if target.id == granter.id:
+            raise CommandError(
+                "You cannot change your own role in chat: ask another admin, or an operator "
+                "(`chatops users grant`)."
+            )
+        by = f"{granter.display_name} ({command.instance}:{command.user.user_id})"
+        before = self.store.role_of(target)
+        self.store.grant(target.id, parsed.role, granted_by=by, at=at)
+        return Outcome(
+            reply=Reply(text=f"{target.display_name} is now {parsed.role.article}."),
+            audit_reason=(
+                f"granted {target.display_name} (person {target.id}) the {parsed.role.value} role "
+                f"(was {before.value})"
+            ),
+        )
+
+    def _someone(self, command: InboundCommand, user: str) -> KnownPerson:
+        """The person ``user`` (a platform mention, or a plain ``@name``) names on the
+        command's platform; a plain name must belong to someone seen there already."""
+        found = _person(command, user)
+        if found is not None and found.user_id is not None:
+            name = found.display if found.display != found.user_id else None
+            return self.store.person_for(found.instance or command.instance, found.user_id, name)
+        known = self.store.person_named(command.instance, user)
+        if known is None:
+            raise CommandError(
+                f"I do not know {user} on this platform yet: they need to have used "
+                f"`{command.command}` here once (or an operator can use `chatops users grant`)."
+            )
+        return known
+
     def _target(self, command: InboundCommand, parsed: ParsedCommand) -> Incident:
         if parsed.incident is not None:
             return self.store.get(parsed.incident)
@@ -190,6 +245,38 @@ class CommandService:
             f"Say which incident: `{command.command} {parsed.name.value} INC-12 ...`. "
             "Inside an incident's own channel you can leave the id out."
         )
+
+
+def authorize(
+    store: IncidentStore,
+    command: InboundCommand,
+    word: str,
+    incident: Incident | None,
+    *,
+    granting: Role | None = None,
+) -> KnownPerson:
+    """The person behind ``command``, when the policy lets them run ``word`` (on ``incident``);
+    :class:`~chatops_core.access.NotAllowed` otherwise, saying the role it needs and who can
+    grant it. Changes nothing but making the person known (on first use)."""
+    user = command.user
+    person = store.person_for(command.instance, user.user_id, user.user_name, user.email)
+    role = store.role_of(person)
+    commands = incident is not None and person.is_identity(
+        incident.commander_instance, incident.commander_user_id
+    )
+    decision = decide(role, word, commands, store.access.command_roles(), granting=granting)
+    if decision.allowed:
+        return person
+    admins = [p.display_name for p in store.admins() if p.id != person.id]
+    if len(admins) > _ADMINS_NAMED:
+        admins = [*admins[:_ADMINS_NAMED], "…"]
+    who = f": {', '.join(admins)}" if admins else ""
+    raise NotAllowed(
+        f"{decision.reason} An admin can grant it{who} with "
+        f"`{command.command} role @you {decision.needed_role.value}`.",
+        needed=decision.needed_role.value,
+        role=role.value,
+    )
 
 
 def _person(command: InboundCommand, user: str | None) -> Person | None:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
+from chatops_core.access.roles import Role
 from chatops_core.models import EntryKind, Incident, Severity, Status, TimelineEntry
 
 # Name of the counter row that hands out incident numbers.
@@ -293,3 +294,79 @@ class SlaBreachRow(Base):
     incident_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     since: Mapped[datetime] = mapped_column(primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class PersonRow(Base):
+    """A person: one human however many platforms they use (their identities).
+
+    ``email`` is unique when known, so the same address seen on two platforms is one person.
+    """
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class IdentityRow(Base):
+    """A platform user (instance, user id) and the person they are; ``name`` as that platform
+    last showed it."""
+
+    __tablename__ = "identities"
+    __table_args__ = (Index("ix_identities_person_id", "person_id"),)
+
+    instance: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class GrantRow(Base):
+    """The role granted to a person (in chat or with ``chatops users grant``): it overrides
+    ``[access.roles]`` for them until revoked."""
+
+    __tablename__ = "grants"
+
+    person_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    role: Mapped[Role] = mapped_column(_enum(Role, 16), nullable=False)
+    granted_by: Mapped[str] = mapped_column(Text, nullable=False)
+    at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class AuditRow(Base):
+    """One audit record: appended, read, never changed (see :mod:`chatops_core.audit`).
+
+    ``person_id`` is the person as known when the record was appended; it is no foreign key,
+    since a person merged into another (the same e-mail address on two platforms) goes away
+    while their records stay as written. ``key`` makes appending idempotent.
+    """
+
+    __tablename__ = "audit_records"
+    __table_args__ = (
+        Index("ix_audit_records_at", "at"),
+        Index("ix_audit_records_person_id", "person_id"),
+        Index("ix_audit_records_instance_user_id", "instance", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(nullable=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    source: Mapped[str] = mapped_column(String(64), nullable=False)
+    command: Mapped[str | None] = mapped_column(String(128))
+    person_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str | None] = mapped_column(String(255))
+    instance: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    claimed: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    platform: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(255))
+    incident: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    key: Mapped[str | None] = mapped_column(String(255), unique=True)

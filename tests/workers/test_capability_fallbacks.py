@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from chatops_core.access import AccessSettings, Role
 from chatops_core.errors import ConnectionFailed, TriggerExpired
 from chatops_core.models import Status
 from chatops_core.providers.base import Capability
@@ -209,6 +210,8 @@ def test_with_threads_an_alert_goes_in_the_cards_thread(make_world: MakeWorld) -
 
 def test_without_channels_there_is_no_incident_channel_and_commands_work(make_world: MakeWorld) -> None:
     world = make_world(Capability.CHANNELS, create_incident_channels=True, archive_on_close=True)
+    # Bob closes an incident Erin commands: that takes a manager.
+    world.runtime.store.access = AccessSettings(roles={"rec:U200BOB": Role.MANAGER})
     world.run("declare sev2 Payments down")
     incident = world.incident()
     assert incident.channel_id is None

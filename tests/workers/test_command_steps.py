@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from chatops_core.access import AccessSettings, Role
 from chatops_core.errors import RateLimited, Retryable, ServerError
 from chatops_core.models import Actor, InboundCommand, Severity, Status, utcnow
 from chatops_core.notifications import Announcement, Notification
@@ -247,6 +248,8 @@ def test_the_commander_is_brought_into_the_channel_and_close_archives_it(
     runtime: Runtime, slack: FakeSlack
 ) -> None:
     runtime.settings.providers["slack"].archive_on_close = True
+    # Alice closes an incident Erin commands: that takes a manager.
+    runtime.store.access = AccessSettings(roles={"slack:U100ALICE": Role.MANAGER})
     provider = runtime.provider("slack")
     run_command(runtime, provider, inbound(slack, "declare Queue stuck", key="k-a0"), enqueue=Enqueued())
     channel_id = runtime.store.get(1).channel_id

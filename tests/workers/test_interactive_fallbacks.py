@@ -8,6 +8,7 @@ cannot do is asked of it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -21,9 +22,12 @@ from chatops_core.models import (
     Person,
     PostedText,
     Reply,
+    Severity,
 )
 from chatops_core.notifications import Announcement
 from chatops_core.providers.base import Capability, FormName, Inbound, InboundKind, Provider, WebhookRequest
+from chatops_core.settings import Settings
+from chatops_core.store import IncidentStore
 from workers.interactive import answer, open_form, timeline_mark, wants_form
 
 EVERYTHING = frozenset(Capability)
@@ -205,12 +209,27 @@ class Store:
         self.entries.append({"number": number, **entry})
 
 
-def test_a_marked_message_is_noted_with_its_authors_name_and_time() -> None:
-    provider, store = Minimal(EVERYTHING), Store()
-    timeline_mark(SimpleNamespace(store=store), provider, inbound("", source="reaction", message_id="m-7"))  # type: ignore[arg-type]
-    (entry,) = store.entries
-    assert (entry["actor"], entry["text"], entry["at"]) == ("dan", "Deleted old snapshots", POSTED_AT)
-    assert entry["channel"] == "incidents"
+def test_a_marked_message_is_noted_with_its_authors_name_and_time(tmp_path: Path) -> None:
+    # The real store: marking a message passes the access policy, which knows people.
+    provider, store = Minimal(EVERYTHING), IncidentStore(f"sqlite:///{tmp_path / 'chatops.db'}")
+    store.upgrade()
+    at = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+    store.declare(
+        title="Disk full",
+        severity=Severity.SEV3,
+        actor="dan",
+        platform="minimal",
+        instance="mini",
+        channel="incidents",
+        at=at,
+    )
+    store.set_channel(1, channel_id="ch-1", channel_name="inc-1-disk-full")
+    runtime = SimpleNamespace(store=store, settings=Settings())
+    timeline_mark(runtime, provider, inbound("", source="reaction", message_id="m-7"))  # type: ignore[arg-type]
+    entry = store.timeline(1)[-1]
+    assert (entry.actor, entry.text, entry.at) == ("dan", "Deleted old snapshots", POSTED_AT)
+    assert entry.channel == "incidents"
+    store.close()
 
 
 def test_without_mentions_a_mark_reads_nothing() -> None:

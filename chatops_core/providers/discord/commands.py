@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from chatops_core.access.roles import Role
 from chatops_core.commands.grammar import TITLE_MAX_LENGTH, CommandName
 
 COMMAND_NAME = "im"
@@ -105,6 +106,19 @@ SUBCOMMANDS: dict[str, tuple[str, list[dict[str, Any]]]] = {
     CommandName.NOTE: ("Add a note to an incident's timeline", [_note("The note", required=True), _INCIDENT]),
     CommandName.JOIN: ("Join an incident's channel", [_INCIDENT]),
     CommandName.LEAVE: ("Leave an incident's channel", [_INCIDENT]),
+    CommandName.ROLE: (
+        "Give someone a role, which says what they may do (admins only)",
+        [
+            {"type": USER, "name": "user", "description": "Who gets the role", "required": True},
+            {
+                "type": STRING,
+                "name": "role",
+                "description": "viewer < responder < manager < admin",
+                "required": True,
+                "choices": [{"name": role.value, "value": role.value} for role in Role],
+            },
+        ],
+    ),
     CommandName.HELP: (
         "How to use every command, or one of them",
         [
@@ -128,9 +142,12 @@ _TEXT_ORDER: dict[str, tuple[str, ...]] = {
     CommandName.NOTE: ("incident", "note"),
     CommandName.MITIGATE: ("incident", "note"),
     CommandName.RESOLVE: ("incident", "note"),
+    CommandName.ROLE: ("user", "role"),
     CommandName.HELP: ("command",),
 }
-PRIVATE_WORDS = frozenset({CommandName.STATUS.value, CommandName.LIST.value, CommandName.HELP.value})
+PRIVATE_WORDS = frozenset(
+    {CommandName.STATUS.value, CommandName.LIST.value, CommandName.HELP.value, CommandName.ROLE.value}
+)
 
 
 def definition() -> dict[str, Any]:
