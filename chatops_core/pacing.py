@@ -93,6 +93,53 @@ return '0'
 """
 
 
+# The lock of a delivery and its pacing in one atomic script (one round trip where three were):
+# KEYS[1] the lock, KEYS[2] the slot key, KEYS[3] the sent key; ARGV[1] the lock's token,
+# ARGV[2] its expiry in ms, ARGV[3] the slot interval ('' for no slot), ARGV[4] the wait a slot
+# may be taken with now, ARGV[5] the least gap ('' for no check). Returns {'busy', pttl ms} when
+# the lock is held (nothing taken), {'later', seconds} when the slot or the gap is further away
+# (the slot stays reserved; the lock is not taken), else {'ok'} with the lock taken.
+_LOCK_AND_PACE = """
+local held = redis.call('PTTL', KEYS[1])
+if held ~= -2 then
+  return {'busy', tostring(held)}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if ARGV[3] ~= '' then
+  local interval = tonumber(ARGV[3])
+  local nxt = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local at = math.max(now, nxt)
+  local ttl = math.ceil((at + interval - now) * 1000) + 60000
+  redis.call('SET', KEYS[2], string.format('%.6f', at + interval), 'PX', ttl)
+  if at - now > tonumber(ARGV[4]) then
+    return {'later', string.format('%.6f', at - now)}
+  end
+end
+if ARGV[5] ~= '' then
+  local nxt = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if nxt > now then
+    return {'later', string.format('%.6f', nxt - now)}
+  end
+  local gap = tonumber(ARGV[5])
+  redis.call('SET', KEYS[3], string.format('%.6f', now + gap), 'PX', math.ceil(gap * 1000) + 60000)
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {'ok'}
+"""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What :meth:`Pacer.lock_and_pace` found: ``taken`` (the lock is ours, the slot and the
+    gap allow sending now), else ``busy_ms`` (the lock is held: its remaining expiry in ms, -1
+    for none) or ``wait`` (the seconds until the slot or the gap allows sending)."""
+
+    taken: bool
+    busy_ms: int | None = None
+    wait: float = 0.0
+
+
 class Pacer:
     """Send slots per key, shared by every worker through Redis."""
 
@@ -102,6 +149,7 @@ class Pacer:
         self._reserve = client.register_script(_RESERVE)
         self._hold = client.register_script(_HOLD)
         self._spaced = client.register_script(_SPACED)
+        self._lock_and_pace = client.register_script(_LOCK_AND_PACE)
 
     def reserve(self, key: str, interval: float) -> float:
         """Take the next slot of ``key``; return the seconds until it (0 when now)."""
@@ -115,6 +163,43 @@ class Pacer:
         tasks come back), so such tasks never land closer together than the platform allows.
         """
         return max(0.0, float(self._spaced(keys=[self._prefix + "sent:" + key], args=[gap])))
+
+    def lock_and_pace(
+        self,
+        lock: str,
+        token: str,
+        ttl_ms: int,
+        *,
+        slot: tuple[str, float] | None = None,
+        tolerance: float = 0.0,
+        gap: tuple[str, float] | None = None,
+    ) -> Gate:
+        """Take the lock ``lock`` (the Redis key, set to ``token`` for ``ttl_ms``) together
+        with the pacing of what is sent under it, in one atomic round trip: exactly what
+        taking the lock, then :meth:`reserve` (``slot``: key and interval; a wait up to
+        ``tolerance`` counts as now), then :meth:`spaced` (``gap``: key and least gap) would
+        do, stopping at the first that says "not now". A held lock takes no slot; a slot in
+        the future stays reserved for the retry at that moment, which then passes no ``slot``.
+        """
+        keys = [
+            lock,
+            self._prefix + slot[0] if slot else lock,
+            self._prefix + "sent:" + gap[0] if gap else lock,
+        ]
+        args: list[str | int] = [
+            token,
+            ttl_ms,
+            repr(slot[1]) if slot else "",
+            repr(tolerance),
+            repr(gap[1]) if gap else "",
+        ]
+        answer = self._lock_and_pace(keys=keys, args=args)
+        what = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
+        if what == "ok":
+            return Gate(taken=True)
+        if what == "busy":
+            return Gate(taken=False, busy_ms=int(answer[1]))
+        return Gate(taken=False, wait=max(0.0, float(answer[1])))
 
     def hold_off(self, key: str, seconds: float) -> None:
         """No slot of ``key``, and no send, before ``seconds`` from now (after a 429)."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -36,10 +37,12 @@ from typing import Any
 from chatops_core.errors import ChatOpsError, ConnectionFailed, Permanent, RateLimited, ServerError
 from chatops_core.models import MessageRef
 from chatops_core.notifications import EXTERNAL_PREFIX, Announcement, Notification
+from chatops_core.provider_health import outcome_record, record_outcome
 from chatops_core.providers import Capability, Provider
-from chatops_core.routing import route_notification
+from chatops_core.routing import Target, route_notification
 from chatops_core.store.delivery import Card, Delivery, DeliveryStatus
 from chatops_core.tasks import DELIVER_TASK, NOTIFICATIONS_QUEUE
+from workers.locks import Busy, Held, Take, retry_in
 from workers.runtime import Runtime
 
 log = logging.getLogger("chatops.delivery")
@@ -64,6 +67,8 @@ class SlotLater(Exception):
 @dataclass(frozen=True)
 class Result:
     outcome: str  # delivered | duplicate | stale
+    # Already counted (with the release of the delivery's lock): the caller does not count it.
+    counted: bool = False
 
 
 def delivery_key(notification_id: str, instance: str, channel: str, *, external: bool = False) -> str:
@@ -78,11 +83,26 @@ def key_of(notification: Notification, notification_id: str, instance: str, chan
     return delivery_key(notification_id, instance, channel, external=notification.incident.origin != "chat")
 
 
-def fan_out(runtime: Runtime, notification: Notification, notification_id: str, enqueue: Enqueue) -> int:
-    """Enqueue one delivery per target; return how many."""
+def fan_out(
+    runtime: Runtime,
+    notification: Notification,
+    notification_id: str,
+    enqueue: Enqueue,
+    *,
+    deliver_first: Callable[[Target], None] | None = None,
+) -> int:
+    """Enqueue one delivery per target; return how many targets there are.
+
+    With ``deliver_first`` the first target is not enqueued but handed to it, to be delivered
+    by the calling task itself, after the others are enqueued (so they go on beside it): a
+    notification to one channel then takes one task instead of two.
+    """
     targets = route_notification(notification, runtime.settings.providers)
-    payload = notification.model_dump(mode="json")
+    first = targets[0] if deliver_first is not None and targets else None
+    payload = notification.model_dump(mode="json") if len(targets) > (first is not None) else None
     for target in targets:
+        if target is first:
+            continue
         enqueue(
             DELIVER_TASK,
             args=[payload, notification_id, target.instance, target.channel],
@@ -91,6 +111,8 @@ def fan_out(runtime: Runtime, notification: Notification, notification_id: str, 
             kwargsrepr="",
         )
     log_event("fanned_out", notification_id=notification_id, targets=len(targets))
+    if deliver_first is not None and first is not None:
+        deliver_first(first)
     return len(targets)
 
 
@@ -114,14 +136,13 @@ def deliver(
     """
     store = runtime.store
     key = key_of(notification, notification_id, instance, channel)
-    existing = store.delivery(key)
+    incident_ref = notification.incident.key
+    existing, card = store.delivery_and_card(key, instance, channel, incident_ref)
     if existing is not None and existing.status == DeliveryStatus.POSTED:
         return Result("duplicate")
     provider = runtime.provider(instance)
     pacing = provider.pacing
-    incident_ref = notification.incident.key
     version = notification.incident.version
-    card = store.card(instance, channel, incident_ref)
     # A channel that already shows the incident gets its card updated, whatever the type: an
     # ``incident.created`` that arrives after a later change is then simply older.
     alert = card is not None and notification.is_alert
@@ -134,16 +155,25 @@ def deliver(
         or (not updatable and (alert or _newer(card, version)))
         or (alert and (existing is None or existing.message_id is None))
     )
-    with _lock(runtime, key):
-        # The slot is taken under the lock, so a copy that finds the lock taken wastes no
-        # slot of the channel's pace.
-        if not slot_taken:
-            if posts:
-                _take_slot(runtime, pacing.post_key(instance, channel), pacing.post_interval)
-            else:
-                _take_slot(runtime, pacing.update_key(instance, channel), pacing.update_interval)
+
+    # The slot is taken under the lock, so a copy that finds the lock taken wastes no slot of
+    # the channel's pace: with locks and a pacer on one Redis, lock, slot and gap are taken in
+    # one atomic round trip (:meth:`~chatops_core.pacing.Pacer.lock_and_pace`), else in turn.
+    slot: tuple[str, float] | None = None
+    if not slot_taken:
         if posts:
-            _keep_gap(runtime, pacing.post_key(instance, channel), pacing.post_gap)
+            slot = (pacing.post_key(instance, channel), pacing.post_interval)
+        else:
+            slot = (pacing.update_key(instance, channel), pacing.update_interval)
+    gap = (pacing.post_key(instance, channel), pacing.post_gap) if posts else None
+    gated = runtime.locks is not None and runtime.pacer is not None
+
+    def under_lock(held: Held | None) -> Result:
+        if not gated:
+            if slot is not None:
+                _take_slot(runtime, *slot)
+            if gap is not None:
+                _keep_gap(runtime, *gap)
         record = store.begin_delivery(
             key,
             notification_id=notification_id,
@@ -155,7 +185,7 @@ def deliver(
         if record.status == DeliveryStatus.POSTED:
             return Result("duplicate")
         announcement = Announcement.of(notification)
-        attempt = _Attempt(runtime, provider, record, notification_id)
+        attempt = _Attempt(runtime, provider, record, notification_id, held)
         if card is None:
             ref, found = attempt.post_once(lambda: provider.announce(channel, announcement, key=key))
             _posted(runtime, key, instance, channel, incident_ref, ref, version)
@@ -184,6 +214,16 @@ def deliver(
         result = _update_card(runtime, provider, key, card, announcement, version, sent=sent)
         return Result("delivered") if result.outcome == "stale" else result
 
+    take = _lock_and_pace(runtime, slot, gap) if gated else None
+    with _lock(runtime, key, take=take) as held:
+        result = under_lock(held)
+        if held is not None and runtime.counter is not None:
+            # Counted in the round trip that releases the lock rather than in one of its own.
+            outcome = result.outcome
+            held.also(lambda pipe: runtime.count_into(pipe, instance, outcome))
+            result = Result(outcome, counted=True)
+    return result
+
 
 def _newer(card: Card, version: int | None) -> bool:
     """Whether ``version`` may change ``card`` (an unversioned change always may)."""
@@ -194,11 +234,20 @@ class _Attempt:
     """One attempt of a delivery that posts: it looks for an earlier attempt's post only when
     that attempt's outcome is unknown, and records a failure that says "not posted"."""
 
-    def __init__(self, runtime: Runtime, provider: Provider, record: Delivery, notification_id: str) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        provider: Provider,
+        record: Delivery,
+        notification_id: str,
+        held: Held | None = None,
+    ) -> None:
         self.runtime = runtime
         self.provider = provider
         self.record = record
         self.notification_id = notification_id
+        # The delivery's lock: the provider's health goes out with its release.
+        self.held = held
 
     def post_once(
         self, post: Callable[[], MessageRef], *, thread: MessageRef | None = None
@@ -223,6 +272,22 @@ class _Attempt:
                 outcome_unknown=may_have_posted(exc),
             )
             raise
+        finally:
+            # The instance's health (`chatops status`, /metrics): this call's outcome, the
+            # error in flight if any; never fails the delivery. Sent with the release of the
+            # delivery's lock (in its MULTI/EXEC, which is sent whatever the block raised),
+            # else in a round trip of its own.
+            self._record_health(sys.exc_info()[1])
+
+    def _record_health(self, error: BaseException | None) -> None:
+        instance = self.record.instance
+        if self.held is None or self.runtime.redis is None:
+            record_outcome(self.runtime.redis, instance, error)
+            return
+        try:
+            self.held.also(outcome_record(instance, error))
+        except Exception as exc:  # never fail a delivery for its bookkeeping
+            log.debug("could not record the health of provider %s: %s", instance, type(exc).__name__)
 
     def _look_up(self, thread: MessageRef | None) -> MessageRef | None:
         record = self.record
@@ -411,11 +476,32 @@ def hold_off(runtime: Runtime, instance: str, channel: str, error: RateLimited) 
         runtime.pacer.hold_off(pace_key, error.retry_after)
 
 
-def _lock(runtime: Runtime, name: str) -> AbstractContextManager[None]:
-    """The delivery lock ``name`` (:class:`~workers.locks.Busy` when another copy holds it)."""
-    return runtime.locks.hold(name) if runtime.locks is not None else nullcontext()
+def _lock(runtime: Runtime, name: str, *, take: Take | None = None) -> AbstractContextManager[Held | None]:
+    """The delivery lock ``name`` (:class:`~workers.locks.Busy` when another copy holds it);
+    ``take``: how to take it (see :meth:`~workers.locks.LockKeeper.hold`)."""
+    return runtime.locks.hold(name, take=take) if runtime.locks is not None else nullcontext()
+
+
+def _lock_and_pace(runtime: Runtime, slot: tuple[str, float] | None, gap: tuple[str, float] | None) -> Take:
+    """Takes a delivery's lock with its send slot (``slot``: pace key and interval, a wait up
+    to :data:`SLOT_TOLERANCE_SECONDS` counting as now) and its gap check (``gap``: pace key
+    and least gap) in one round trip: :class:`~workers.locks.Busy` when another copy holds the
+    lock (no slot taken), :class:`SlotLater` when the slot or the gap is further away (the
+    slot stays reserved for the retry then; the lock is not taken)."""
+    pacer = runtime.pacer
+    assert pacer is not None
+
+    def take(key: str, token: str, ttl_ms: int) -> None:
+        gate = pacer.lock_and_pace(key, token, ttl_ms, slot=slot, tolerance=SLOT_TOLERANCE_SECONDS, gap=gap)
+        if gate.busy_ms is not None:
+            raise Busy(key, retry_in(gate.busy_ms))
+        if not gate.taken:
+            raise SlotLater(gate.wait)
+
+    return take
 
 
 def log_event(event: str, **fields: Any) -> None:
     """One structured line per delivery event (never a token: only ids and targets)."""
-    log.info(json.dumps({"event": event, **fields}, separators=(",", ":"), default=str))
+    if log.isEnabledFor(logging.INFO):  # the line is built only to be written
+        log.info(json.dumps({"event": event, **fields}, separators=(",", ":"), default=str))

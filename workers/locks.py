@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
@@ -33,6 +33,12 @@ _RENEW = (
 )
 
 
+def retry_in(remaining_ms: object) -> float:
+    """When to look again at a lock whose ``PTTL`` is ``remaining_ms``: when it lapses at the
+    latest; -2 (gone since) or -1 (no expiry, never set so by us): soon either way."""
+    return remaining_ms / 1000 if isinstance(remaining_ms, int) and remaining_ms > 0 else 0.2
+
+
 class Busy(Exception):
     """Someone else holds the lock; it is free at the latest in ``retry_in`` seconds."""
 
@@ -40,6 +46,22 @@ class Busy(Exception):
         super().__init__(f"{key} is held (free in at most {retry_in:.1f}s)")
         self.key = key
         self.retry_in = retry_in
+
+
+# Takes a lock in place of LockKeeper's own SET NX: (key, token, expiry in ms).
+Take = Callable[[str, str, int], None]
+
+
+class Held:
+    """A lock held for a block: :meth:`also` adds commands to the round trip that releases it."""
+
+    def __init__(self) -> None:
+        self.extra: list[Callable[[redis.client.Pipeline], object]] = []
+
+    def also(self, commands: Callable[[redis.client.Pipeline], object]) -> None:
+        """Queue ``commands(pipeline)`` to be sent with the release, in one round trip (for
+        bookkeeping such as a count, which then costs no round trip of its own)."""
+        self.extra.append(commands)
 
 
 class LockKeeper:
@@ -53,6 +75,9 @@ class LockKeeper:
         renew_every: float = RENEW_EVERY_SECONDS,
     ) -> None:
         self._redis = client
+        # EVALSHA: the scripts' text is sent once, not with every release.
+        self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
         self._ttl_ms = int(ttl * 1000)
         self._renew_every = renew_every
         self._held: dict[str, str] = {}
@@ -61,26 +86,55 @@ class LockKeeper:
         self._pid = 0
 
     @contextmanager
-    def hold(self, name: str) -> Iterator[None]:
-        """Hold ``chatops:lock:<name>`` for the block; :class:`Busy` when it is taken."""
+    def hold(self, name: str, *, take: Take | None = None) -> Iterator[Held]:
+        """Hold ``chatops:lock:<name>`` for the block; :class:`Busy` when it is taken.
+
+        ``take(key, token, ttl_ms)``, if given, takes the lock in place of a plain ``SET NX``
+        (say, together with what must be taken with it in the same round trip); it returns
+        once the lock is set to ``token`` and raises (:class:`Busy` or its own exception)
+        having taken nothing otherwise.
+        """
         key = f"chatops:lock:{name}"
         token = uuid.uuid4().hex
-        if not self._redis.set(key, token, nx=True, px=self._ttl_ms):
+        if take is not None:
+            take(key, token, self._ttl_ms)
+        elif not self._redis.set(key, token, nx=True, px=self._ttl_ms):
             remaining_ms = self._redis.pttl(key)
-            # -2: gone since; -1: no expiry (never set so by us): try again soon either way.
-            retry_in = remaining_ms / 1000 if isinstance(remaining_ms, int) and remaining_ms > 0 else 0.2
-            raise Busy(key, retry_in)
+            raise Busy(key, retry_in(remaining_ms))
         self._keep(key, token)
+        held = Held()
         try:
-            yield
+            yield held
         finally:
             with self._mutex:
                 self._held.pop(key, None)
-            try:
-                # Release only our own lock (it may have expired and been taken by another).
-                self._redis.eval(_RELEASE, 1, key, token)
-            except redis.RedisError as exc:
-                log.warning("could not release %s (it expires by itself): %s", key, exc)
+            self._let_go(key, token, held.extra)
+
+    def _let_go(self, key: str, token: str, extra: list[Callable[[redis.client.Pipeline], object]]) -> None:
+        # Release only our own lock (it may have expired and been taken by another).
+        try:
+            if not extra:
+                self._release(keys=[key], args=[token])
+                return
+            # MULTI/EXEC: what is sent with the release applies as one (a record of several
+            # commands is never seen half written), still in one round trip.
+            pipe = self._redis.pipeline(transaction=True)
+            # EVALSHA itself: a Script object in a pipeline costs a SCRIPT EXISTS round trip
+            # before every execute.
+            pipe.evalsha(self._release.sha, 1, key, token)
+            for commands in extra:
+                commands(pipe)
+            released, *others = pipe.execute(raise_on_error=False)
+            if isinstance(released, redis.exceptions.NoScriptError):
+                # Not loaded on this server yet (or flushed): the Script loads it and releases.
+                released = self._release(keys=[key], args=[token])
+        except redis.RedisError as exc:
+            log.warning("could not release %s (it expires by itself): %s", key, exc)
+            return
+        if isinstance(released, Exception):
+            log.warning("could not release %s (it expires by itself): %s", key, released)
+        for failed in (r for r in others if isinstance(r, Exception)):
+            log.warning("a command sent with the release of %s failed: %s", key, failed)
 
     def held(self) -> list[str]:
         with self._mutex:
@@ -103,7 +157,7 @@ class LockKeeper:
                 held = list(self._held.items())
             for key, token in held:
                 try:
-                    renewed = self._redis.eval(_RENEW, 1, key, token, self._ttl_ms)
+                    renewed = self._renew(keys=[key], args=[token, self._ttl_ms])
                     if not renewed and self._held.get(key) == token:
                         log.warning("lost lock %s before the work under it ended", key)
                 except redis.RedisError as exc:

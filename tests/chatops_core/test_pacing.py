@@ -46,3 +46,57 @@ def test_sends_are_spaced_whatever_moment_their_tasks_run(redis_client: redis.Re
     assert waits[0] == 0.0
     assert all(0.9 < wait <= 1.0 for wait in waits[1:]), waits
     assert pacer.spaced("slack:post:C2", 1.0) == 0.0
+
+
+def test_the_lock_and_the_pacing_are_taken_together_or_not_at_all(redis_client: redis.Redis) -> None:
+    pacer = Pacer(redis_client)
+    lock = "chatops:lock:d1"
+    # Free lock, slot now, gap kept: the lock is ours (token, expiry) and the slot and the
+    # send are counted, as reserve() and spaced() would count them.
+    gate = pacer.lock_and_pace(
+        lock, "me", 5000, slot=("s:post:C1", 1.0), tolerance=0.05, gap=("s:post:C1", 1.0)
+    )
+    assert gate.taken
+    assert redis_client.get(lock) == b"me"
+    assert 0 < redis_client.pttl(lock) <= 5000
+    assert pacer.reserve("s:post:C1", 1.0) == pytest.approx(1.0, abs=0.05)
+    assert pacer.spaced("s:post:C1", 1.0) == pytest.approx(1.0, abs=0.05)
+
+    # A held lock: nothing is taken, and the holder's expiry comes back.
+    before = redis_client.get("chatops:pace:s:post:C2")
+    gate = pacer.lock_and_pace(lock, "other", 5000, slot=("s:post:C2", 1.0), gap=("s:post:C2", 1.0))
+    assert not gate.taken and gate.busy_ms is not None and 0 < gate.busy_ms <= 5000
+    assert redis_client.get(lock) == b"me"
+    assert redis_client.get("chatops:pace:s:post:C2") == before is None
+    assert redis_client.get("chatops:pace:sent:s:post:C2") is None
+
+
+def test_a_slot_in_the_future_is_kept_for_the_retry_and_the_lock_stays_free(
+    redis_client: redis.Redis,
+) -> None:
+    pacer = Pacer(redis_client)
+    lock = "chatops:lock:d2"
+    assert pacer.reserve("s:post:C1", 2.0) == 0.0
+    gate = pacer.lock_and_pace(
+        lock, "me", 5000, slot=("s:post:C1", 2.0), tolerance=0.05, gap=("s:post:C1", 1.0)
+    )
+    assert not gate.taken and gate.busy_ms is None
+    assert gate.wait == pytest.approx(2.0, abs=0.05)
+    assert redis_client.exists(lock) == 0
+    # That slot is taken (the next is two intervals away); the send was not counted.
+    assert pacer.reserve("s:post:C1", 2.0) == pytest.approx(4.0, abs=0.05)
+    assert pacer.spaced("s:post:C1", 1.0) == 0.0
+    # The retry at its slot passes no slot: only the gap is checked, and it says wait.
+    gate = pacer.lock_and_pace(lock, "me", 5000, gap=("s:post:C1", 1.0))
+    assert not gate.taken and gate.wait == pytest.approx(1.0, abs=0.05)
+    assert redis_client.exists(lock) == 0
+    # A wait within the tolerance counts as now.
+    pacer.hold_off("s:update:C1", 0.02)
+    assert pacer.lock_and_pace(lock, "me", 5000, slot=("s:update:C1", 1.0), tolerance=0.05).taken
+
+
+def test_a_hold_off_keeps_the_lock_and_pace_from_sending(redis_client: redis.Redis) -> None:
+    pacer = Pacer(redis_client)
+    pacer.hold_off("s:post:C1", 30)
+    gate = pacer.lock_and_pace("chatops:lock:d3", "me", 5000, gap=("s:post:C1", 1.0))
+    assert not gate.taken and gate.wait == pytest.approx(30, abs=0.5)

@@ -31,11 +31,13 @@ it in any process::
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import itertools
 import json
 import math
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -239,6 +241,9 @@ class FakeSlack(LocalServer):
         self.require_membership = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Client connections open now (kept alive between requests), and how many were opened.
+        self._connections: set[socket.socket] = set()
+        self._connections_opened = 0
         for name in channels:
             self.add_channel(name)
 
@@ -247,9 +252,24 @@ class FakeSlack(LocalServer):
         return _handler_for(self)
 
     def stop(self) -> None:
-        """Stop listening and release the port (and any held request)."""
+        """Stop listening and release the port (and any held request); connections kept
+        open by clients are closed, so a stopped Slack answers nothing on them either."""
         self.release()
         super().stop()
+        with self._lock:
+            open_now, self._connections = self._connections, set()
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def _opened(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+            self._connections_opened += 1
+
+    def _closed(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
 
     @property
     def api_url(self) -> str:
@@ -437,6 +457,12 @@ class FakeSlack(LocalServer):
             if found is None:
                 return None
             return {**found.to_api(), "members": sorted(found.members)}
+
+    @property
+    def connections_opened(self) -> int:
+        """How many connections clients have opened (one serves many calls when kept alive)."""
+        with self._lock:
+            return self._connections_opened
 
     def channel_id(self, name: str) -> str:
         """The id of the channel called ``name`` (with or without ``#``)."""
@@ -949,6 +975,19 @@ def _id_list(value: Any) -> list[str]:
 def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "FakeSlack/1.0"
+        # Keep-alive, as Slack's HTTP/1.1 servers do (a client that asks to close gets that).
+        protocol_version = "HTTP/1.1"
+        # One write per answer and no Nagle delay, so keep-alive requests do not stall.
+        wbufsize = 1 << 16
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            fake._opened(self.connection)
+
+        def finish(self) -> None:
+            fake._closed(self.connection)
+            super().finish()
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -7,11 +7,13 @@ import os
 import signal
 import threading
 import time
+import uuid
 
 import pytest
 import redis
 
 from tests.fakes.slack_server import wait_for
+from workers import locks
 from workers.locks import Busy, LockKeeper
 
 
@@ -84,3 +86,39 @@ def test_a_holder_killed_with_sigkill_loses_the_lock_within_its_expiry(
     finally:
         if holder.is_alive():
             holder.kill()
+
+
+def test_commands_queued_on_a_held_lock_go_out_with_its_release(redis_client: redis.Redis) -> None:
+    keeper = LockKeeper(redis_client, ttl=5.0)
+    with keeper.hold("c") as held:
+        held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+        # Not sent before the lock is let go.
+        assert redis_client.hget("counts", "delivered") is None
+    assert redis_client.hget("counts", "delivered") == b"1"
+    assert redis_client.exists("chatops:lock:c") == 0
+
+
+def test_a_failing_command_sent_with_the_release_still_releases(redis_client: redis.Redis) -> None:
+    redis_client.set("not-a-hash", "x")
+    keeper = LockKeeper(redis_client, ttl=5.0)
+    with keeper.hold("f") as held:
+        held.also(lambda pipe: pipe.hincrby("not-a-hash", "delivered", 1))
+    assert redis_client.exists("chatops:lock:f") == 0
+    # A lock another copy took over is not freed, with or without commands beside the release.
+    with keeper.hold("g") as held:
+        redis_client.set("chatops:lock:g", "someone-else", px=5000)
+        held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+    assert redis_client.get("chatops:lock:g") == b"someone-else"
+    assert redis_client.hget("counts", "delivered") == b"1"
+
+
+def test_a_release_with_commands_loads_its_script_where_the_server_lacks_it(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A script text this server has never run (as after its restart): the release loads it.
+    monkeypatch.setattr(locks, "_RELEASE", f"{locks._RELEASE} -- {uuid.uuid4().hex}")
+    keeper = LockKeeper(redis_client, ttl=5.0)
+    with keeper.hold("n") as held:
+        held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+    assert redis_client.exists("chatops:lock:n") == 0
+    assert redis_client.hget("counts", "delivered") == b"1"

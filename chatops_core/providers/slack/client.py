@@ -11,11 +11,17 @@ retried later with a countdown instead of a worker sleeping
 from __future__ import annotations
 
 import http.client
+import io
+import os
+import select
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+from urllib.request import Request
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -126,6 +132,124 @@ def retry_handlers(
     return [connection, ServerErrorRetryHandler(max_retry_count=MAX_RETRIES, interval_calculator=calc)]
 
 
+class KeptAliveWebClient(WebClient):
+    """A ``WebClient`` that keeps its connection to Slack open between calls (HTTP/1.1
+    keep-alive), one per thread and process.
+
+    The SDK's own transport opens a connection (and, to Slack, a TLS session) for every call
+    and asks for it to be closed. This sends the same request, with the same headers, body,
+    timeout and TLS context, over a connection kept from the call before; the SDK's retry
+    handlers, error handling and response parsing are its own. A connection the server has
+    closed meanwhile is noticed before it is used and replaced; one that fails during a call
+    is closed, and the failure is what a new connection's would be (a request that could not
+    be sent is a ``URLError``, as the SDK's transport raises it; a lost answer raises as is).
+    Through a proxy the SDK's own transport is used.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._local = threading.local()
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        parts = urlsplit(url)
+        if self.proxy is not None or parts.scheme not in ("http", "https") or not parts.hostname:
+            return super()._perform_urllib_http_request_internal(url, req)
+        conn = self._connection(parts.scheme, parts.hostname, parts.port)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        headers = {name: value for name, value in req.header_items() if name.lower() != "connection"}
+        try:
+            try:
+                conn.request_at_once(req.get_method(), path, req.data, headers)
+            except OSError as exc:
+                raise URLError(exc) from exc
+            response = conn.getresponse()
+            body = response.read()
+        except BaseException:
+            self._drop()
+            raise
+        if response.will_close:
+            self._drop()
+        if not 200 <= response.status < 300:
+            # What urllib raises for an answer that is not a success; the SDK reads it.
+            raise HTTPError(url, response.status, response.reason, response.msg, io.BytesIO(body))
+        if response.msg.get_content_type() == "application/gzip":
+            return {"status": response.status, "headers": response.msg, "body": body}
+        charset = response.msg.get_content_charset() or "utf-8"
+        return {"status": response.status, "headers": response.msg, "body": body.decode(charset)}
+
+    def _connection(self, scheme: str, host: str, port: int | None) -> _OneWrite:
+        local = self._local
+        conn: _OneWrite | None = getattr(local, "conn", None)
+        where = (os.getpid(), scheme, host, port)
+        if conn is not None and (getattr(local, "where", None) != where or _dropped(conn)):
+            # Another process (after a fork, the parent's socket is not ours to use), another
+            # host, or closed by the server while idle: a new connection.
+            conn.close()
+            conn = None
+        if conn is None:
+            if scheme == "https":
+                # The SDK's TLS context, or (None) the default one urllib would use.
+                conn = _OneWriteHTTPS(host, port, timeout=self.timeout, context=self.ssl)
+            else:
+                conn = _OneWrite(host, port, timeout=self.timeout)
+            local.conn, local.where = conn, where
+        elif conn.sock is not None:
+            conn.sock.settimeout(self.timeout)
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class _OneWrite(http.client.HTTPConnection):
+    """Sends a request's head and a ``bytes`` body in one write: http.client writes them
+    apart, which on a connection without Nagle's delay (http.client sets ``TCP_NODELAY``)
+    costs a second packet, and a second read by the server, for every call."""
+
+    _body: bytes | None = None
+    _sent: bytes | None = None
+
+    def request_at_once(self, method: str, url: str, body: Any, headers: dict[str, str]) -> None:
+        self._body, self._sent = (body or None) if isinstance(body, bytes) else None, None
+        try:
+            self.request(method, url, body=body, headers=headers)
+        finally:
+            self._body = self._sent = None
+
+    def send(self, data: Any) -> None:
+        body = self._body
+        if body is not None and data is not body and isinstance(data, bytes):
+            # The head, the body coming next: both now, and the body's own write is skipped.
+            self._body, self._sent = None, body
+            super().send(data + body)
+        elif self._sent is not None and data is self._sent:
+            self._sent = None
+        else:
+            super().send(data)
+
+
+class _OneWriteHTTPS(_OneWrite, http.client.HTTPSConnection):
+    pass
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """Whether an idle kept connection can no longer be used: the server closed it (it is
+    readable: an end of file, or bytes nobody asked for)."""
+    sock = conn.sock
+    if sock is None:
+        return False  # not connected yet (or closed by us): it connects on its next request
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 class SlackApi:
     """The Slack calls the provider makes, each mapped onto :mod:`chatops_core.errors`."""
 
@@ -134,14 +258,14 @@ class SlackApi:
     ) -> None:
         self._timeout = settings.timeout
         self._retry_interval = retry_interval
-        self._web = WebClient(
+        self._web = KeptAliveWebClient(
             token=settings.bot_token.get_secret_value(),
             base_url=settings.api_url,
             # urllib takes float seconds; the SDK's annotation says int.
             timeout=settings.timeout,  # type: ignore[arg-type]
             retry_handlers=retry_handlers(retry_interval),
         )
-        self._poster = WebClient(
+        self._poster = KeptAliveWebClient(
             token=settings.bot_token.get_secret_value(),
             base_url=settings.api_url,
             timeout=settings.timeout,  # type: ignore[arg-type]

@@ -1,0 +1,105 @@
+"""A delivery's bookkeeping in Redis: two round trips for a post, the platform's health
+recorded in the second.
+
+The lock, the send slot and the gap check are taken in one atomic round trip; the lock's
+release carries the outcome's count and the provider's health. The real store (SQLite), the
+real Redis and slack_sdk against the local server that plays Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis.connection import AbstractConnection
+
+from chatops_core.delivery_metrics import DeliveryCounter
+from chatops_core.errors import ServerError
+from chatops_core.notifications import Notification
+from chatops_core.provider_health import ErrorKind, read_health
+from tests.fakes.slack_server import FakeSlack
+from tests.workers.slack_runtime import slack_runtime
+from workers.delivery import SlotLater, deliver
+from workers.runtime import Runtime
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, slack: FakeSlack, redis_url: str, redis_client: redis.Redis) -> Iterator[Runtime]:
+    rt = slack_runtime(tmp_path, slack, broker_url=redis_url, create_incident_channels=False)
+    yield rt
+    rt.store.close()
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the writes to Redis (one per round trip: a pipeline is one write)."""
+    sent: list[int] = []
+    original = AbstractConnection.send_packed_command
+
+    def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        sent.append(1)
+        original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def created(number: int) -> Notification:
+    return Notification.model_validate(
+        {
+            "type": "incident.created",
+            "incident": {
+                "id": f"INC-{number}",
+                "title": "Checkout errors",
+                "severity": "SEV-3",
+                "status": "open",
+                "created_at": datetime.now(UTC).isoformat(),
+            },
+        }
+    )
+
+
+def test_a_post_costs_two_round_trips_and_leaves_no_lock(
+    runtime: Runtime, slack: FakeSlack, redis_client: redis.Redis, round_trips: list[int]
+) -> None:
+    deliver(runtime, created(1), "n-0", "slack", "#general", slot_taken=False)  # connections made
+    round_trips.clear()
+    result = deliver(runtime, created(2), "n-1", "slack", "#incidents", slot_taken=False)
+    assert result.outcome == "delivered" and result.counted
+    assert len(round_trips) == 2
+    assert not redis_client.keys("chatops:lock:*")
+    assert DeliveryCounter(redis_client).totals()[("slack", "delivered")] == 2
+    # A second post into the channel is paced: one round trip, no lock left, nothing posted.
+    round_trips.clear()
+    with pytest.raises(SlotLater):
+        deliver(runtime, created(3), "n-2", "slack", "#incidents", slot_taken=False)
+    assert len(round_trips) == 1
+    assert not redis_client.keys("chatops:lock:*")
+    assert len(slack.messages("incidents")) == 1
+
+
+def test_the_platforms_health_goes_out_with_the_lock_release(
+    runtime: Runtime, slack: FakeSlack, redis_client: redis.Redis
+) -> None:
+    # Slack fails on its side, the client's own retries included: the delivery fails.
+    slack.fail("chat.postMessage", times=3, status=503)
+    with pytest.raises(ServerError):
+        deliver(runtime, created(4), "n-4", "slack", "#incidents", slot_taken=False)
+    health = read_health(redis_client)["slack"]
+    assert health.consecutive_failures == 1 and health.failing
+    assert health.last_error is not None and health.last_error.kind is ErrorKind.PLATFORM_DOWN
+    assert health.last_success is None
+    assert not redis_client.keys("chatops:lock:*")
+    # Its retry, at its moment (the failed post's gap over), posts: the run of failures
+    # ends, the last error is still there to read.
+    redis_client.delete(*redis_client.keys("chatops:pace:sent:*"))
+    deliver(runtime, created(4), "n-4", "slack", "#incidents", slot_taken=True)
+    health = read_health(redis_client)["slack"]
+    assert health.consecutive_failures == 0 and not health.failing
+    assert health.last_success is not None and health.last_error_at is not None
+    assert health.last_success >= health.last_error_at
+    assert len(slack.messages("incidents")) == 1
