@@ -60,6 +60,9 @@ class Actor(BaseModel):
 
     user_id: str
     user_name: str | None = None
+    # Their e-mail address, where the platform reports it (the same address on two platforms
+    # is one person: chatops_core.store.people).
+    email: str | None = None
 
     @property
     def display(self) -> str:
@@ -173,6 +176,10 @@ class InboundCommand(BaseModel):
     card_version: int | None = Field(default=None, ge=1)
     # The people the text mentions, as the platform identified them.
     mentioned: list[Person] = Field(default_factory=list)
+    # The platform shows only what its webhook's HTTP response carries (a Teams outgoing
+    # webhook): the ingress holds the request open for the command's first answer, handed
+    # over under this key (see chatops_core.answers). None: answered the platform's own way.
+    answer_key: str | None = None
 
 
 class Reply(BaseModel):

@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -59,12 +60,33 @@ if t[1] * 1000000 + t[2] > ARGV[1] + 0 then
 end
 """
 
+# Every push also records the message in the ledger of sent messages (see
+# workers.redis_transport, which names the keys too): delivery tag -> "when\nlist\nenvelope",
+# and the tag's time in the index, in the push's own script. A worker that takes the message
+# off its queue and dies before noting it would lose it; the maintenance worker finds it there
+# and pushes it back. The tag is the envelope's last property (see _redis_envelope), read off
+# its end; a tag with characters JSON escapes, or one too long to sit near the end, is read by
+# decoding the envelope.
+_SENT = """
+local function sent(queue, envelope)
+  local at = string.find(envelope, '"delivery_tag":"', -300, true)
+  local tag = at and string.sub(envelope, at + 16, -4)
+  if not tag or string.find(tag, '[\\\\"]') then
+    tag = cjson.decode(envelope)['properties']['delivery_tag']
+  end
+  redis.call('HSET', 'chatops:sent', tag, t[1] .. '\\n' .. queue .. '\\n' .. envelope)
+  redis.call('ZADD', 'chatops:sent:index', t[1], tag)
+end
+"""
+
 # KEYS[1] queue; ARGV[1] deadline, ARGV[2] message.
 # Returns the queue's length when pushed, -1 when past the deadline (a bare integer: the
 # cheapest reply; the script is kept minimal, as it runs on every webhook).
 _PUSH = (
     _CLOCK % "-1"
+    + _SENT
     + """
+sent(KEYS[1], ARGV[2])
 return redis.call('LPUSH', KEYS[1], ARGV[2])
 """
 )
@@ -74,8 +96,10 @@ return redis.call('LPUSH', KEYS[1], ARGV[2])
 # id stored by the first call} when the key was taken, {-1, ''} when past the deadline.
 _IDEMPOTENT_PUSH = (
     _CLOCK % "{-1, ''}"
+    + _SENT
     + """
 if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', tonumber(ARGV[2])) then
+  sent(KEYS[2], ARGV[4])
   redis.call('LPUSH', KEYS[2], ARGV[4])
   return {1, ARGV[3]}
 end
@@ -83,7 +107,75 @@ return {0, redis.call('GET', KEYS[1])}
 """
 )
 
+# KEYS[1] queue, KEYS[2] de-duplication key ('' for none), KEYS[3] replay key ('' for none),
+# KEYS[4] the key naming the person behind the sender ('' for none), KEYS[5] the instance's
+# bucket ('' for none); ARGV[1] deadline as above, ARGV[2] de-duplication ttl seconds, ARGV[3]
+# replay ttl seconds, ARGV[4] the sender's own bucket name (used when KEYS[4] names no person),
+# ARGV[5]/ARGV[6] the person's interval between commands (ms) and burst, ARGV[7]/ARGV[8] the
+# instance's, ARGV[9] message.
+#
+# Admits a command in one round trip: a de-duplication or replay key seen before answers
+# {0, 0, 0}; a person (or the instance) over its rate answers {2 or 3, ms to wait, 1 when
+# this is the first refusal of the wait, so the person is told once}; otherwise it takes a
+# slot in both buckets, marks both keys and pushes: {1, 0, 0}. Past the deadline {-1, 0, 0}.
+#
+# The buckets are GCRA (one key each holding the "theoretical arrival time" in ms on the
+# server's clock): a command is admitted when the bucket's time minus burst intervals is not
+# in the future; each admitted command moves it one interval on. The person is looked up
+# through KEYS[4] (set by the workers once they know who a platform user is, so one person's
+# users on several platforms share a bucket); the bucket key is built in the script, which a
+# single Redis allows (not a cluster: the broker is one Redis).
+_ADMIT = (
+    _CLOCK % "{-1, 0, 0}"
+    + _SENT
+    + """
+if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0, 0} end
+if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return {0, 0, 0} end
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local function over(key, interval, burst)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local wait = tat + interval - interval * burst - now
+  if wait > 0 then return wait, tat end
+  return 0, tat
+end
+local buckets = {}
+local person_interval = tonumber(ARGV[5])
+if person_interval > 0 then
+  local who = ARGV[4]
+  if KEYS[4] ~= '' then who = redis.call('GET', KEYS[4]) or who end
+  local key = 'chatops:rl:person:' .. who
+  local wait, tat = over(key, person_interval, tonumber(ARGV[6]))
+  if wait > 0 then
+    local told = redis.call('SET', 'chatops:rl:told:' .. who, 1, 'NX', 'PX', math.ceil(wait)) and 1 or 0
+    return {2, math.ceil(wait), told}
+  end
+  buckets[#buckets + 1] = {key, tat + person_interval}
+end
+local instance_interval = tonumber(ARGV[7])
+if KEYS[5] ~= '' and instance_interval > 0 then
+  local wait, tat = over(KEYS[5], instance_interval, tonumber(ARGV[8]))
+  if wait > 0 then
+    local told = redis.call('SET', KEYS[5] .. ':told:' .. ARGV[4], 1, 'NX', 'PX', math.ceil(wait)) and 1 or 0
+    return {3, math.ceil(wait), told}
+  end
+  buckets[#buckets + 1] = {KEYS[5], tat + instance_interval}
+end
+for _, b in ipairs(buckets) do
+  redis.call('SET', b[1], b[2], 'PX', math.max(1, b[2] - now))
+end
+if KEYS[2] ~= '' then redis.call('SET', KEYS[2], 1, 'EX', tonumber(ARGV[2])) end
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], 1, 'EX', tonumber(ARGV[3])) end
+sent(KEYS[1], ARGV[9])
+redis.call('LPUSH', KEYS[1], ARGV[9])
+return {1, 0, 0}
+"""
+)
+
 IDEMPOTENCY_PREFIX = "chatops:idem:"
+REPLAY_PREFIX = "chatops:replay:"
+PERSON_OF_PREFIX = "chatops:person-of:"
+INSTANCE_BUCKET_PREFIX = "chatops:rl:instance:"
 DEDUPE_PREFIX = "chatops:dedupe:"
 
 # The longest a publish waits for Redis, connecting included: well inside the 3 s in which
@@ -94,6 +186,39 @@ PUBLISH_TIMEOUT_SECONDS = 1.0
 # back, so that once the client gives up no copy of the command can still be pushed.
 PUBLISH_DEADLINE_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most ``per_minute`` commands a minute on average, in bursts of up to ``burst``."""
+
+    per_minute: float
+    burst: int
+
+    @property
+    def interval_ms(self) -> int:
+        return max(1, round(60_000 / self.per_minute))
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What :meth:`TaskPublisher.admit` did with a command.
+
+    ``outcome``: ``enqueued``; ``duplicate`` (its de-duplication or replay key was seen
+    before: nothing enqueued); ``limited`` (over a rate: nothing enqueued). When limited,
+    ``limited_by`` says whose rate (``person`` or ``instance``), ``retry_after`` how long to
+    wait in seconds, and ``tell`` is True for the first refusal of that wait only.
+    """
+
+    outcome: str
+    retry_after: float = 0.0
+    limited_by: str | None = None
+    tell: bool = False
+
+
+def person_key(instance: str, user_id: str) -> str:
+    """The Redis key naming the person behind a platform user (see :meth:`TaskPublisher.admit`)."""
+    return f"{PERSON_OF_PREFIX}{instance}:{user_id}"
 
 
 class BrokerUnavailable(ConnectionFailed):
@@ -378,6 +503,7 @@ class TaskPublisher:
         self._line: _RedisLine | None = None
         self._push_sha = hashlib.sha1(_PUSH.encode()).hexdigest()
         self._idempotent_sha = hashlib.sha1(_IDEMPOTENT_PUSH.encode()).hexdigest()
+        self._admit_sha = hashlib.sha1(_ADMIT.encode()).hexdigest()
         self._kombu_lock = threading.Lock()
         self._kombu_conn: Any = None
         if is_redis_url(broker_url):
@@ -404,6 +530,74 @@ class TaskPublisher:
             task_name, args, kwargs, queue, task_id, (DEDUPE_PREFIX + dedupe_key, None)
         )
         return tid if enqueued else None
+
+    def admit(
+        self,
+        task_name: str,
+        args: Sequence[Any],
+        *,
+        queue: str,
+        sender: tuple[str, str],
+        dedupe_key: str | None = None,
+        replay_key: str | None = None,
+        replay_ttl: int = 600,
+        person_rate: Rate | None = None,
+        instance_rate: Rate | None = None,
+    ) -> Admission:
+        """Enqueue a person's command unless it was seen before or they (or their instance)
+        are over their rate, all in one round trip.
+
+        ``sender`` is ``(instance, user id)``: their bucket is their person's where a worker
+        has recorded who that user is (:func:`person_key`), so one person's users on several
+        platforms share it; else the platform user's own. ``replay_key`` marks the request
+        itself (a digest of its signed body) for ``replay_ttl`` seconds: the same request
+        again is a duplicate. The buckets live in Redis, so the rates hold across every
+        ingress process and survive their restarts; they refill on Redis's own clock.
+
+        On a broker other than Redis there are no keys and no rates: the command is sent.
+        Raises :class:`BrokerUnavailable` when the broker does not take it.
+        """
+        tid = str(uuid.uuid4())
+        if self._line is None:
+            self._publish(task_name, args, None, queue, tid, None)
+            return Admission("enqueued")
+        instance, user_id = sender
+        envelope = self._envelopes.render(task_name, queue, args, {}, tid)
+        keys = (
+            queue,
+            DEDUPE_PREFIX + dedupe_key if dedupe_key else "",
+            REPLAY_PREFIX + replay_key if replay_key else "",
+            person_key(instance, user_id) if person_rate else "",
+            INSTANCE_BUCKET_PREFIX + instance if instance_rate else "",
+        )
+        argv = (
+            self.dedupe_ttl,
+            replay_ttl,
+            f"{instance}:{user_id}",
+            person_rate.interval_ms if person_rate else 0,
+            person_rate.burst if person_rate else 0,
+            instance_rate.interval_ms if instance_rate else 0,
+            instance_rate.burst if instance_rate else 0,
+            envelope,
+        )
+        try:
+            outcome, wait_ms, told = self._line.run(_ADMIT, self._admit_sha, keys, argv)
+        except (redis.RedisError, OSError) as exc:
+            raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc
+        if outcome == _EXPIRED:
+            raise BrokerUnavailable(
+                f"broker unavailable: the push expired (Redis took over {self.deadline_seconds} s)"
+            )
+        if outcome == 1:
+            return Admission("enqueued")
+        if outcome == 0:
+            return Admission("duplicate")
+        return Admission(
+            "limited",
+            retry_after=int(wait_ms) / 1000,
+            limited_by="person" if outcome == 2 else "instance",
+            tell=bool(told),
+        )
 
     def send_once(
         self,

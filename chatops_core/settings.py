@@ -34,6 +34,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from chatops_core import redaction
+from chatops_core.access.settings import AccessSettings
+from chatops_core.api_tokens import ApiSettings
 from chatops_core.errors import ConfigError
 from chatops_core.models import Severity
 from chatops_core.providers.config import ProviderSettingsBase, provider_type_of
@@ -70,6 +73,31 @@ class SlaSettings(BaseModel):
     check_interval_seconds: float = Field(default=30, gt=0)
 
 
+class RedactionSettings(BaseModel):
+    """Secrets kept out of chat, answers, cards and logs (see :mod:`chatops_core.redaction`).
+
+    ``patterns``: regular expressions redacted beside the built-in detectors (the whole match,
+    or its group named ``secret``). ``keep_original_in_timeline``: the incident record (its
+    timeline, title, resolution) keeps what people wrote; chat and logs still get the
+    redacted text. Off by default: what is stored is the redacted text.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    patterns: list[str] = Field(default_factory=list)
+    keep_original_in_timeline: bool = False
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for index, pattern in enumerate(value):
+            problem = redaction.pattern_problem(pattern)
+            if problem:
+                # The index, not the pattern: a pattern may spell out the secret it hides.
+                raise ValueError(f"pattern [{index}] {problem}")
+        return value
+
+
 class Settings(BaseSettings):
     """Process settings. Build it with :func:`load_settings`."""
 
@@ -95,9 +123,20 @@ class Settings(BaseSettings):
     # and brings a dead worker's tasks back within about six minutes (with the sweep, a
     # quarter of the timeout capped at 60 s), rather than an hour.
     visibility_timeout_seconds: int = Field(default=300, ge=1)
+    # How often the maintenance worker looks for tasks a worker took off the broker and died
+    # with before noting them (workers.redis_transport.sweep_sent); such a task comes back
+    # within the visibility timeout and three times this (8 minutes by default).
+    sent_sweep_seconds: int = Field(default=60, ge=1)
     # Instance name -> its settings, each the model of its provider type (providers/<type>/config.py).
     providers: dict[str, SerializeAsAny[ProviderSettingsBase]] = Field(default_factory=dict)
     sla: SlaSettings = Field(default_factory=SlaSettings)
+    # Who may do what: roles, the least role per command word, rate limits ([access]).
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    # Secrets kept out of what the service says ([redaction]).
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    # Named, hashed API tokens with scopes, and the optional /metrics token ([api]);
+    # `api_token` above stays a token with every scope (chatops_core.api_tokens).
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -189,17 +228,23 @@ def _read_file(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
     raw = _expand(raw, environ, "")
-    unknown = set(raw) - {"chatops", "providers", "sla"}
+    unknown = set(raw) - {"chatops", "providers", "sla", "access", "redaction", "api"}
     if unknown:
         raise ConfigError(
             f"configuration file {path}: unknown table(s) {', '.join(sorted(unknown))}; "
-            "expected [chatops], [providers.<name>] and [sla]"
+            "expected [chatops], [providers.<name>], [sla], [access], [redaction] and [api]"
         )
     values: dict[str, Any] = dict(raw.get("chatops", {}))
     if "providers" in raw:
         values["providers"] = raw["providers"]
     if "sla" in raw:
         values["sla"] = raw["sla"]
+    if "access" in raw:
+        values["access"] = raw["access"]
+    if "redaction" in raw:
+        values["redaction"] = raw["redaction"]
+    if "api" in raw:
+        values["api"] = raw["api"]
     return values
 
 
@@ -237,6 +282,8 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
     _add_env_instances(settings, env)
+    # The process's redactor, for what has no settings at hand (log records, cards).
+    redaction.install(redaction.Redactor.from_settings(settings.redaction))
     return settings
 
 

@@ -50,6 +50,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+# Threads per ingress worker process (gunicorn's ``gthread`` workers). A webhook whose answer
+# travels in its own response (a Teams outgoing webhook) holds a thread while it waits for the
+# worker's answer; the ingress lets at most half of them wait, so the others always serve
+# every other request at once.
+INGRESS_THREADS = 8
+
+
 def gunicorn_argv(settings: Settings, workers: int = 2) -> list[str]:
     """The ingress's gunicorn command line; ``ingress/gunicorn_conf.py`` holds its hooks."""
     return [
@@ -63,7 +70,9 @@ def gunicorn_argv(settings: Settings, workers: int = 2) -> list[str]:
         "--workers",
         str(workers),
         "--worker-class",
-        "sync",
+        "gthread",
+        "--threads",
+        str(INGRESS_THREADS),
         "--timeout",
         "30",
         "--graceful-timeout",

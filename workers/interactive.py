@@ -20,12 +20,21 @@ from __future__ import annotations
 
 import logging
 
+import redis
+
+from chatops_core.access import NotAllowed
+from chatops_core.answers import AnswerExchange
+from chatops_core.audit import AuditOutcome
 from chatops_core.commands.grammar import parse_command, parse_severity
 from chatops_core.commands.intents import understand
-from chatops_core.errors import CommandError, Permanent, TriggerExpired
+from chatops_core.commands.service import authorize
+from chatops_core.errors import CommandError, Permanent, TriggerExpired, Unavailable
 from chatops_core.models import EntryKind, InboundCommand, Reply, utcnow
 from chatops_core.providers import Capability, Provider
 from chatops_core.providers.base import FormName
+from chatops_core.redaction import active as active_redactor
+from chatops_core.redaction import for_storage
+from workers.audit import record
 from workers.runtime import Runtime
 
 log = logging.getLogger("chatops.worker")
@@ -36,17 +45,38 @@ MENTION_HELP = (
 )
 
 
-def answer(provider: Provider, inbound: InboundCommand, reply: Reply) -> bool:
+def answer(
+    provider: Provider, inbound: InboundCommand, reply: Reply, answers: AnswerExchange | None = None
+) -> bool:
     """Answer where the request came from: a mention in its thread, else as the platform does.
+
+    A command whose answer travels in its webhook's own response (``answer_key``, on a
+    provider with :attr:`~Capability.ANSWER_IN_RESPONSE`) hands its first answer to the
+    waiting ingress through ``answers``; when the ingress no longer waits (the worker was
+    late, or this is a second answer), the provider posts it its other way.
 
     A platform that cannot answer only the person gets the answer in the channel instead. An
     answer the platform refuses for good (its way back to the person expired or was used up)
     is given up and logged: the command's other effects stand, and trying again cannot help.
     False when given up; a passing failure (:class:`~chatops_core.errors.Retryable`) is raised
-    to retry.
+    to retry. Every text in the answer is redacted: what is stored may be what people wrote
+    (``[redaction] keep_original_in_timeline``), what is said in chat never is.
     """
+    reply = active_redactor().reply(reply)
     if reply.ephemeral and not provider.supports(Capability.PRIVATE_REPLY):
         reply = reply.model_copy(update={"ephemeral": False})
+    if (
+        inbound.answer_key is not None
+        and answers is not None
+        and provider.supports(Capability.ANSWER_IN_RESPONSE)
+    ):
+        body, content_type = provider.answer_body(inbound, reply)
+        try:
+            if answers.hand_over(inbound.answer_key, body, content_type):
+                return True
+        except redis.RedisError as exc:
+            raise Unavailable(f"could not hand the answer to the ingress: {type(exc).__name__}") from exc
+        log.info("answer to %s posted: the ingress no longer waits for it", inbound.key)
     try:
         if inbound.source == "mention" and inbound.channel_id:
             thread = inbound.thread_id if provider.supports(Capability.THREADS) else None
@@ -109,20 +139,31 @@ def timeline_mark(runtime: Runtime, provider: Provider, inbound: InboundCommand)
     """Add the marked message to its incident's timeline (only in an incident's own channel).
 
     The entry names the message's author (the person who marked it when the message has no
-    person as author) and carries the time it was posted.
+    person as author) and carries the time it was posted. Marking is a ``note`` to the access
+    policy: a person who may not add one is skipped without a word (a reaction asks for no
+    answer), and the refusal is recorded in the audit trail.
     """
     if not inbound.channel_id or not inbound.message_id or not provider.supports(Capability.MENTIONS):
         return
     incident = runtime.store.find_by_channel(inbound.instance, inbound.channel_id)
     if incident is None:
         return
+    try:
+        authorize(runtime.store, inbound, "note", incident)
+    except NotAllowed as exc:
+        log.info("reaction by %s not marked: %s", inbound.key, exc.code)
+        denied = AuditOutcome.DENIED
+        record(runtime, inbound, denied, command="note", incident=incident.number, reason=exc.message)
+        return
     posted = provider.message_text(inbound.channel_id, inbound.message_id)
+    text = for_storage(runtime.settings.redaction, posted.text) or ""
     runtime.store.add_timeline(
         incident.number,
         kind=EntryKind.NOTE,
         actor=posted.author.display if posted.author else inbound.user.display,
         platform=inbound.platform,
         channel=inbound.channel_name or inbound.channel_id,
-        text=posted.text,
+        text=text,
         at=posted.at or utcnow(),
     )
+    record(runtime, inbound, AuditOutcome.OK, command="note", incident=incident.number, reason="marked")

@@ -15,7 +15,15 @@ from typing import Any
 from celery import Celery, Task
 from pydantic import ValidationError
 
-from chatops_core.commands.grammar import PLATFORM_MENTION_RE, CommandName, parse_command, parse_incident_ref
+from chatops_core.audit import AuditOutcome, command_word
+from chatops_core.commands.grammar import (
+    PLATFORM_MENTION_RE,
+    TITLE_MAX_LENGTH,
+    CommandName,
+    ParsedCommand,
+    parse_command,
+    parse_incident_ref,
+)
 from chatops_core.commands.service import CommandService, Outcome
 from chatops_core.errors import (
     ChannelNotFound,
@@ -26,9 +34,12 @@ from chatops_core.errors import (
     Retryable,
 )
 from chatops_core.models import ChannelRef, EntryKind, InboundCommand, Incident, Person, Reply, utcnow
-from chatops_core.notifications import IncidentSnapshot, Notification
+from chatops_core.notifications import IncidentSnapshot, Notification, cut
 from chatops_core.providers import Capability, Provider
-from chatops_core.routing import route
+from chatops_core.publisher import TaskPublisher
+from chatops_core.redaction import active as active_redactor
+from chatops_core.redaction import for_storage
+from chatops_core.routing import Target, route
 from chatops_core.state import already_changed
 from chatops_core.tasks import (
     COMMAND_TASK,
@@ -36,7 +47,9 @@ from chatops_core.tasks import (
     INTERACTIVE_QUEUE,
     NOTIFICATIONS_QUEUE,
     NOTIFY_TASK,
+    REFUSED_TASK,
 )
+from workers.audit import form_refusal, outcome_of, record
 from workers.delivery import SlotLater, deliver, fan_out, hold_off, key_of, log_event
 from workers.interactive import (
     MENTION_HELP,
@@ -76,15 +89,22 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
         raise task.retry(exc=exc, countdown=delay, max_retries=MAX_RETRIES)
 
     def dead_letter(task: Task, reason: str, **extra: Any) -> None:
-        letter = runtime.store.add_dead_letter(
-            task_name=task.name,
-            args=list(task.request.args or []),
-            kwargs=dict(task.request.kwargs or {}),
+        keep_letter(
+            task.name,
+            list(task.request.args or []),
+            dict(task.request.kwargs or {}),
             reason=reason,
             attempts=task.request.retries + 1,
             **extra,
         )
-        log.error("dead letter %s: task=%s %s", letter, task.name, reason)
+
+    def keep_letter(
+        task_name: str, args: list[Any], kwargs: dict[str, Any], *, reason: str, attempts: int, **extra: Any
+    ) -> None:
+        letter = runtime.store.add_dead_letter(
+            task_name=task_name, args=args, kwargs=kwargs, reason=reason, attempts=attempts, **extra
+        )
+        log.error("dead letter %s: task=%s %s", letter, task_name, reason)
 
     @app.task(name=COMMAND_TASK, bind=True, shared=False)
     def command(self: Task, payload: dict[str, Any]) -> None:
@@ -119,6 +139,22 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             log.exception("command task %s failed", self.request.id)
             dead_letter(self, f"unexpected error: {describe(exc)}")
 
+    @app.task(name=REFUSED_TASK, bind=True, shared=False)
+    def refused(self: Task, payload: dict[str, Any], text: str) -> None:
+        """Tell a person, only them where the platform can, that the ingress refused their
+        command (over their rate); nothing of the command runs. Given up when it cannot be
+        said: the refusal itself stands either way."""
+        try:
+            inbound = InboundCommand.model_validate(payload)
+            provider = runtime.provider(inbound.instance)
+            answer(provider, inbound.model_copy(update={"answer_key": None}), Reply(text=text), None)
+        except ValidationError as exc:
+            log.warning("refusal notice not sent: invalid command payload: %s", _errors(exc))
+        except Retryable as exc:
+            retry_later(self, exc, on_give_up=lambda why: log.warning("refusal notice not sent: %s", why))
+        except Permanent as exc:
+            log.warning("refusal notice not sent: %s: %s", exc.code, exc.message)
+
     @app.task(name=NOTIFY_TASK, bind=True, shared=False)
     def notify(self: Task, payload: Any, notification_id: str | None = None) -> None:
         nid = notification_id or str(self.request.id)
@@ -127,9 +163,51 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
         except ValidationError as exc:
             dead_letter(self, f"invalid notification: {_errors(exc)}", notification_id=nid)
             return
+
+        def deliver_first(target: Target) -> None:
+            # The fan-out task delivers one target itself (the only one, most often), so a
+            # notification to one channel takes one task, not two. What it cannot finish now
+            # (paced, another copy busy, a retryable failure) goes on as a delivery task,
+            # exactly as one enqueued by the fan-out would; one it gives up on is kept as
+            # that delivery task, so replaying it delivers this target only.
+            args = [payload, nid, target.instance, target.channel]
+
+            def retry(delay: float, _exc: Retryable) -> None:
+                app.send_task(
+                    DELIVER_TASK,
+                    args=[*args, False],
+                    countdown=delay,
+                    queue=NOTIFICATIONS_QUEUE,
+                    retries=1,
+                    argsrepr="",
+                    kwargsrepr="",
+                )
+
+            run_delivery(
+                notification,
+                payload,
+                nid,
+                target.instance,
+                target.channel,
+                slot_taken=False,
+                retries=0,
+                letter=lambda reason: keep_letter(
+                    DELIVER_TASK,
+                    args,
+                    {},
+                    reason=reason,
+                    attempts=1,
+                    notification_id=nid,
+                    target=f"{target.instance}/{target.channel}",
+                ),
+                retry=retry,
+            )
+
+        publisher = runtime.publisher
+        enqueue = _enqueue_with(publisher) if publisher is not None else app.send_task
         try:
             with unavailable_is_retryable():
-                fan_out(runtime, notification, nid, app.send_task)
+                fan_out(runtime, notification, nid, enqueue, deliver_first=deliver_first)
         except Retryable as exc:
             retry_later(self, exc, on_give_up=lambda why: dead_letter(self, why, notification_id=nid))
         except Exception as exc:
@@ -146,7 +224,6 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
         slot_taken: bool = False,
     ) -> None:
         target = f"{instance}/{channel}"
-        attempt = self.request.retries + 1
         try:
             notification = Notification.model_validate(payload)
         except ValidationError as exc:
@@ -155,13 +232,54 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             )
             return
 
+        def retry(delay: float, exc: Retryable) -> None:
+            raise self.retry(
+                args=[payload, notification_id, instance, channel, False],
+                countdown=delay,
+                max_retries=MAX_RETRIES,
+            ) from exc
+
+        run_delivery(
+            notification,
+            payload,
+            notification_id,
+            instance,
+            channel,
+            slot_taken=slot_taken,
+            retries=self.request.retries,
+            letter=lambda reason: dead_letter(self, reason, notification_id=notification_id, target=target),
+            retry=retry,
+        )
+
+    def run_delivery(
+        notification: Notification,
+        payload: Any,
+        notification_id: str,
+        instance: str,
+        channel: str,
+        *,
+        slot_taken: bool,
+        retries: int,
+        letter: Callable[[str], None],
+        retry: Callable[[float, Retryable], None],
+    ) -> None:
+        """Deliver ``notification`` to one target and settle how it went: counted and logged,
+        or paced, retried, or given up (``letter`` keeps the dead letter).
+
+        Run by the delivery task, and by the fan-out task for the target it delivers itself.
+        ``retries``: the attempts before this one; ``retry(countdown, error)`` has the
+        delivery tried again after ``countdown`` seconds, as attempt ``retries + 2``.
+        """
+        target = f"{instance}/{channel}"
+        attempt = retries + 1
+
         def give_up(reason: str) -> None:
             # A delivery that failed before it began has no record to mark.
             with contextlib.suppress(KeyError):
                 runtime.store.fail_delivery(
                     key_of(notification, notification_id, instance, channel), error=reason, dead=True
                 )
-            dead_letter(self, reason, notification_id=notification_id, target=target)
+            letter(reason)
             runtime.count(instance, "dead_lettered")
             log_event(
                 "dead_lettered",
@@ -182,7 +300,7 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
                 # slot meets the pacer's check of the time since the last post and waits again.
                 countdown=min(countdown_s, CAP_SECONDS),
                 queue=NOTIFICATIONS_QUEUE,
-                retries=self.request.retries,
+                retries=retries,
                 argsrepr="",
                 kwargsrepr="",
             )
@@ -204,21 +322,18 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             limited = isinstance(exc, RateLimited)
             if isinstance(exc, RateLimited):
                 hold_off(runtime, instance, channel, exc)
-            if self.request.retries >= MAX_RETRIES:
+            if retries >= MAX_RETRIES:
                 detail = "" if limited else f": {exc.message}"
                 give_up(f"gave up after {attempt} attempts: {exc.code}{detail}")
                 return
             outcome = "rate_limited" if limited else "retried"
-            delay = countdown(exc, self.request.retries)  # a rate limit's own Retry-After
+            delay = countdown(exc, retries)  # a rate limit's own Retry-After
             runtime.count(instance, outcome)
             log_event(
                 outcome, notification_id=notification_id, target=target, attempt=attempt, countdown=delay
             )
-            raise self.retry(
-                args=[payload, notification_id, instance, channel, False],
-                countdown=delay,
-                max_retries=MAX_RETRIES,
-            ) from exc
+            retry(delay, exc)
+            return
         except Permanent as exc:
             give_up(f"{exc.code}: {exc.message}")
             return
@@ -227,8 +342,20 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             log.exception("delivery %s to %s failed", notification_id, target)
             give_up(f"unexpected error: {describe(exc)}")
             return
-        runtime.count(instance, result.outcome)
+        if not result.counted:
+            runtime.count(instance, result.outcome)
         log_event(result.outcome, notification_id=notification_id, target=target, attempt=attempt)
+
+
+def _enqueue_with(publisher: TaskPublisher) -> Callable[..., None]:
+    """``send_task`` as the fan-out calls it, through the lean publisher (a failure to enqueue
+    is :class:`~chatops_core.publisher.BrokerUnavailable`, retryable: the fan-out runs again,
+    and each delivery, being keyed, still acts once)."""
+
+    def enqueue(name: str, *, args: list[Any], queue: str, **_options: Any) -> None:
+        publisher.send(name, args, queue=queue)
+
+    return enqueue
 
 
 def _errors(exc: ValidationError) -> str:
@@ -246,11 +373,12 @@ def run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, *
     Each step (the change, the channel, the announcement, the answer...) is recorded once
     done, so a later copy only does what is still missing.
     """
+    runtime.remember_person(inbound)
     with _command_lock(runtime, inbound.key):
         _run_command(runtime, provider, inbound, enqueue=enqueue)
 
 
-def _command_lock(runtime: Runtime, key: str) -> contextlib.AbstractContextManager[None]:
+def _command_lock(runtime: Runtime, key: str) -> contextlib.AbstractContextManager[object]:
     locks = runtime.locks
     # Without Redis (another broker) there is no lock: the recorded steps still keep
     # sequential copies from repeating anything.
@@ -271,44 +399,70 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
     if form is not None:
         words = inbound.text.split()
         incident_id = words[1] if form == "resolve" and len(words) > 1 else None
+        # The policy first: someone who may not run the command is told so, not given a form.
+        refusal = form_refusal(runtime, inbound, form, incident_id)
+        if refusal is not None:
+            if "reply" not in done:
+                answer(provider, inbound, Reply(text=refusal), runtime.answers)
+                store.mark_step(key, "reply")
+            store.mark_step(key, "done")
+            return
         if form == "resolve" and incident_id and inbound.card_version is not None:
             # A click on Resolve on an old card: say what the incident is now instead.
             stale = _stale_card(runtime, inbound, incident_id)
             if stale is not None:
                 if "reply" not in done:
-                    answer(provider, inbound, Reply(text=stale))
+                    answer(provider, inbound, Reply(text=stale), runtime.answers)
+                record(
+                    runtime, inbound, AuditOutcome.INVALID, command=form, incident=incident_id, reason=stale
+                )
                 store.mark_step(key, "done")
                 return
         open_form(provider, inbound, form, incident_id)
+        record(runtime, inbound, AuditOutcome.OK, command=form, incident=incident_id, reason="form opened")
         store.mark_step(key, "done")
         return
     text = command_text(inbound)
     if text is None:
         if "reply" not in done:
-            answer(provider, inbound, Reply(text=MENTION_HELP))
+            answer(provider, inbound, Reply(text=MENTION_HELP), runtime.answers)
+        record(runtime, inbound, AuditOutcome.INVALID, command=None, reason="not understood")
         store.mark_step(key, "done")
         return
+    parsed: ParsedCommand | None = None
     try:
-        parsed = parse_command(text)
+        parsed, description = _as_stored(runtime, parse_command(text), inbound.description)
         conf = runtime.settings.providers.get(inbound.instance)
         create_channels = (
             conf is not None and conf.create_incident_channels and provider.supports(Capability.CHANNELS)
         )
-        if parsed.name is CommandName.ASSIGN:
+        if parsed.name in (CommandName.ASSIGN, CommandName.ROLE):
             inbound = _with_names(provider, inbound, parsed.user)
         outcome = CommandService(store).execute(
             inbound,
             parsed,
             create_channels=create_channels,
             archive_on_close=conf is not None and conf.archive_on_close,
-            description=inbound.description,
+            description=description,
         )
     except CommandError as exc:
         if "reply" not in done:
-            answer(provider, inbound, Reply(text=exc.message))
+            answer(provider, inbound, Reply(text=exc.message), runtime.answers)
             store.mark_step(key, "reply")
+        word = parsed.name.value if parsed is not None else command_word(text)
+        number = parsed.incident if parsed is not None else None
+        record(runtime, inbound, outcome_of(exc), command=word, incident=number, reason=exc.message)
         store.mark_step(key, "done")
         return
+    # Recorded once the change is made (a later step that fails is retried, not undone).
+    record(
+        runtime,
+        inbound,
+        AuditOutcome.OK,
+        command=parsed.name.value,
+        incident=outcome.incident.number if outcome.incident else parsed.incident,
+        reason=outcome.audit_reason,
+    )
 
     if outcome.create_channel and outcome.incident and "channel" not in done:
         outcome.incident = _create_incident_channel(
@@ -350,7 +504,7 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
             # The incident's card in this channel shows the change: confirm to the caller only.
             reply = reply.model_copy(update={"ephemeral": True})
         if inbound.source != "action":  # a click's feedback is its card, updated in place
-            answer(provider, inbound, reply)
+            answer(provider, inbound, reply, runtime.answers)
         store.mark_step(key, "reply")
 
     if (
@@ -363,6 +517,19 @@ def _run_command(runtime: Runtime, provider: Provider, inbound: InboundCommand, 
         provider.archive(outcome.incident.channel_id)
         store.mark_step(key, "archive")
     store.mark_step(key, "done")
+
+
+def _as_stored(
+    runtime: Runtime, parsed: ParsedCommand, description: str | None
+) -> tuple[ParsedCommand, str | None]:
+    """The command's text (title, note, resolution) and form description as the incident keeps
+    them: redacted, unless ``[redaction] keep_original_in_timeline`` keeps what people wrote
+    (chat gets the redacted text either way: see ``answer`` and the card)."""
+    conf = runtime.settings.redaction
+    text = for_storage(conf, parsed.text)
+    if text and parsed.name is CommandName.DECLARE:
+        text = cut(text, TITLE_MAX_LENGTH)  # a marker may be longer than the secret it hides
+    return parsed.model_copy(update={"text": text}), for_storage(conf, description)
 
 
 def _with_names(provider: Provider, inbound: InboundCommand, user: str | None) -> InboundCommand:
@@ -412,8 +579,9 @@ def _create_incident_channel(
     current = store.get(incident.number)
     if current.channel_id:  # created and recorded by an earlier attempt
         return current
-    name = provider.channel_name_for(incident.id, incident.title)
-    topic = f"{incident.id} [{incident.severity.value}] {incident.title}"
+    title = active_redactor().redact(incident.title)  # a channel's name and topic are chat
+    name = provider.channel_name_for(incident.id, title)
+    topic = f"{incident.id} [{incident.severity.value}] {title}"
     ref = _existing_channel(provider, name) if earlier_attempt else None
     if ref is None:
         store.mark_step(inbound.key, "channel-begun")

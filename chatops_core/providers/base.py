@@ -57,7 +57,10 @@ class Capability(StrEnum):
     # Find a post again by its delivery key (``find_announcement``) after an attempt whose
     # outcome was lost. Fallback: post (at least once).
     FIND_POSTED = "find_posted"
-    # The command's result must travel in the webhook's own HTTP response.
+    # The platform shows only what its webhook's HTTP response carries: a command with an
+    # ``answer_key`` gets its first answer in that response (``answer_body``), the ingress
+    # waiting a bounded time for it. Fallback (the worker was late, or a second answer):
+    # ``reply`` posts it where the provider's settings route it.
     ANSWER_IN_RESPONSE = "answer_in_response"
     # Bot mentions in, and ``message_text`` (the timeline reaction).
     MENTIONS = "mentions"
@@ -118,6 +121,9 @@ class Inbound:
     content_type: str = "text/plain; charset=utf-8"
     command: InboundCommand | None = None
     dedupe_key: str | None = None
+    # A command with an ``answer_key``: how long the ingress may hold the request open for
+    # the worker's answer (``body`` is the answer when it does not come in time).
+    answer_wait: float = 0.0
 
 
 class Provider(ABC):
@@ -179,6 +185,20 @@ class Provider(ABC):
         ``key`` identifies the delivery; where the platform can store it with the message,
         :meth:`find_announcement` finds the post again after an attempt whose outcome was lost.
         """
+
+    def refusal_response(self, command: InboundCommand, text: str) -> Inbound | None:
+        """An answer to the webhook that carried ``command`` showing ``text`` to the person
+        who sent it, and only them, while nothing of the command runs (the ingress refused
+        it: over their rate); None where the platform's response cannot show that (a worker
+        then tells them the usual way). No I/O."""
+        return None
+
+    def answer_body(self, command: InboundCommand, reply: Reply) -> tuple[bytes, str]:
+        """``reply`` as the HTTP response to the webhook that carried ``command``: its body and
+        content type (:attr:`Capability.ANSWER_IN_RESPONSE`). The ingress sends it when the
+        worker hands it over in time; otherwise :meth:`reply` is asked to post it."""
+        self.require(Capability.ANSWER_IN_RESPONSE)
+        raise NotImplementedError
 
     def display_name(self, user_id: str) -> str | None:
         """The name this platform shows for ``user_id``, where it can tell; None otherwise

@@ -47,7 +47,9 @@ from chatops_core.models import (
     format_incident_id,
 )
 from chatops_core.state import Action, Effects, already_changed, transition
+from chatops_core.store.audit import AuditRecords
 from chatops_core.store.delivery import DeliveryRecords
+from chatops_core.store.people import PeopleRecords
 from chatops_core.store.schema import (
     INCIDENT_COUNTER,
     CounterRow,
@@ -223,11 +225,13 @@ def _never_recreate(engine: Engine, path: Path) -> None:
             raise DisconnectionError(f"the database file {path} was replaced")
 
 
-class IncidentStore(DeliveryRecords):
+class IncidentStore(DeliveryRecords, PeopleRecords, AuditRecords):
     """Incidents and everything recorded about them, in SQLite or PostgreSQL.
 
     Deliveries, incident cards, dead letters and SLA breaches come from
-    :class:`~chatops_core.store.delivery.DeliveryRecords`.
+    :class:`~chatops_core.store.delivery.DeliveryRecords`; people, their identities and roles
+    from :class:`~chatops_core.store.people.PeopleRecords`; the append-only audit trail from
+    :class:`~chatops_core.store.audit.AuditRecords`.
 
     Thread-safe: one instance may be shared by the threads of a process. Each process
     (e.g. each forked worker) should build its own.
@@ -256,8 +260,10 @@ class IncidentStore(DeliveryRecords):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IncidentStore:
-        """The store at ``settings.effective_database_url()``."""
-        return cls(settings.effective_database_url())
+        """The store at ``settings.effective_database_url()``, with its ``[access]`` settings."""
+        store = cls(settings.effective_database_url())
+        store.access = settings.access
+        return store
 
     def __repr__(self) -> str:
         return f"IncidentStore({self._url.render_as_string(hide_password=True)!r})"

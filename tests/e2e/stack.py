@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -132,10 +132,41 @@ class Stack:
                 out.append(f"--- {name} ---\n" + (text if tail is None else text[-tail:]))
         return "\n".join(out)
 
-    def start(self, name: str, argv: list[str]) -> None:
-        """Start one more process with the stack's environment."""
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """Start one more process with the stack's environment (``env`` added to it)."""
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        self.processes[name] = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes[name] = subprocess.Popen(
+            argv, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def add_ingress(self, name: str, workers: int = 2, timeout: float = 30) -> Stack:
+        """Start one more ingress, on a port of its own, and wait until it answers ``/healthz``.
+
+        Returns the stack as seen through that ingress (``slash``, ``post`` and ``get`` go to
+        it); it shares this stack's processes, so stopping either stops both.
+        """
+        port = free_port()
+        settings = load_settings(Path(self.env["CHATOPS_CONFIG"]), {**self.env, "CHATOPS_PORT": str(port)})
+        self.start(name, gunicorn_argv(settings, workers=workers))
+        other = replace(self, base_url=f"http://127.0.0.1:{port}")
+        other.wait_healthy(timeout)
+        return other
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        """Wait until the ingress answers ``/healthz``; stop everything, showing the logs, if it
+        does not or a process dies meanwhile."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status, _ = self.get("/healthz")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes.values()):
+                self.stop()
+                raise RuntimeError("stack did not come up:\n" + self.logs())
+            time.sleep(0.05)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal a process and every child of it at once (a worker and its pool)."""
@@ -161,6 +192,20 @@ class Stack:
                 proc.wait()
 
 
+# The stacks that test other things than access run with everyone a manager and rates no test
+# reaches, so their flows (close by whoever, many commands from one person) are not refused;
+# the access tests give their own ``[access]`` (``access=``).
+OPEN_ACCESS = """
+[access]
+default_role = "manager"
+[access.rate_limit]
+commands_per_minute = 60000
+burst = 10000
+instance_commands_per_minute = 600000
+instance_burst = 100000
+"""
+
+
 def start_stack(
     tmp: Path,
     *,
@@ -176,6 +221,7 @@ def start_stack(
     concurrency: int = 2,
     extra_env: dict[str, str] | None = None,
     commands: Sequence[list[str]] = (),
+    access: str = OPEN_ACCESS,
 ) -> Stack:
     """Start the ingress (and a worker) and wait until it answers ``/healthz``.
 
@@ -192,11 +238,11 @@ def start_stack(
     if config is None:
         if api_url is None or token is None:
             raise TypeError("a Slack stack needs api_url and token")
-        write_config(path, api_url=api_url, token=token, extra=extra_config)
+        write_config(path, api_url=api_url, token=token, extra=extra_config + access)
         env.update(E2E_SLACK_TOKEN=token, E2E_SLACK_SECRET=SIGNING_SECRET)
     else:
         providers = config(base_url) if callable(config) else config
-        write_provider_config(path, base_url=base_url, providers=providers + extra_config)
+        write_provider_config(path, base_url=base_url, providers=providers + extra_config + access)
     database_url = database_url or f"sqlite:///{tmp / 'chatops.db'}"
     env.update(
         CHATOPS_CONFIG=str(path),
@@ -222,18 +268,7 @@ def start_stack(
         argvs["worker"] = worker_argv(concurrency=concurrency)
     for name, argv in argvs.items():
         stack.start(name, argv)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            status, _ = stack.get("/healthz")
-            if status == 200:
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or any(p.poll() is not None for p in stack.processes.values()):
-            stack.stop()
-            raise RuntimeError("stack did not come up:\n" + stack.logs())
-        time.sleep(0.05)
+    stack.wait_healthy()
     return stack
 
 

@@ -25,11 +25,17 @@ driven with it too. A request is a POST with ``Content-Type: application/json`` 
      "user": {"id": "U1", "name": "alice"},
      "channel": {"id": "C1", "name": "incidents"},
      "source": "command",                         # optional: command|action|form|mention|reaction
-     "thread_id": null, "message_id": null}       # optional
+     "thread_id": null, "message_id": null,       # optional
+     "answer_in_response": 2.0}                   # optional: wait this long for the answer
 
 signed with the header ``X-Recording-Signature: sha256=<hex HMAC-SHA256 of the raw body
 keyed with the instance's secret>``. :func:`recording_request` builds one. A missing or wrong
 signature is 401; a body that is not such JSON is 400. The answer is ``{"ok": true}``.
+
+With ``answer_in_response`` (and :attr:`Capability.ANSWER_IN_RESPONSE`) the command's first
+answer travels in the HTTP response, as on a Teams outgoing webhook: the ingress waits up to
+that many seconds for ``{"answer": "<text>"}`` and otherwise answers
+``{"ok": true, "later": true}``.
 """
 
 from __future__ import annotations
@@ -367,6 +373,17 @@ class RecordingProvider(Provider):
             message_id=_opt(data.get("message_id")),
             reply_to={"request": request_id},
         )
+        wait = data.get("answer_in_response")
+        if isinstance(wait, int | float) and self.supports(Capability.ANSWER_IN_RESPONSE):
+            command.answer_key = command.key
+            return Inbound(
+                kind=InboundKind.COMMAND,
+                body=b'{"ok":true,"later":true}',
+                content_type="application/json",
+                command=command,
+                dedupe_key=command.key,
+                answer_wait=float(wait),
+            )
         return Inbound(
             kind=InboundKind.COMMAND,
             body=b'{"ok":true}',
@@ -374,6 +391,15 @@ class RecordingProvider(Provider):
             command=command,
             dedupe_key=command.key,
         )
+
+    def answer_body(self, command: InboundCommand, reply: Reply) -> tuple[bytes, str]:
+        """``{"answer": text}``, recorded as an answer shown "in response"."""
+
+        def act() -> tuple[bytes, str]:
+            self.require(Capability.ANSWER_IN_RESPONSE)
+            return json.dumps({"answer": reply.text}).encode(), "application/json"
+
+        return self._call("answer_body", {"command": command.key, "text": reply.text}, act)
 
     # -- worker side --------------------------------------------------------------------------
     def health(self) -> str:
@@ -657,6 +683,7 @@ def recording_request(
     source: str = "command",
     thread_id: str | None = None,
     message_id: str | None = None,
+    answer_in_response: float | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of a signed request in the recording format."""
     data: dict[str, Any] = {
@@ -668,6 +695,8 @@ def recording_request(
         "thread_id": thread_id,
         "message_id": message_id,
     }
+    if answer_in_response is not None:
+        data["answer_in_response"] = answer_in_response
     body = json.dumps(data).encode()
     return body, {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, secret)}
 

@@ -146,15 +146,18 @@ def test_the_whole_life_works_on_any_platform(
 
 
 def test_a_command_through_the_ingress_runs_on_the_worker(make_world: MakeWorld) -> None:
+    from chatops_core.publisher import Admission
     from ingress.app import create_app
 
     class Publisher:
         def __init__(self) -> None:
             self.sent: list[tuple[str, list[object], str | None]] = []
 
-        def send(self, name: str, args: list[object], *, queue: str, dedupe_key: str | None = None) -> str:
+        def admit(
+            self, name: str, args: list[object], *, queue: str, dedupe_key: str | None = None, **_: object
+        ) -> Admission:
             self.sent.append((name, args, dedupe_key))
-            return f"task-{len(self.sent)}"
+            return Admission("enqueued")
 
         def ping(self) -> None:
             return None

@@ -169,7 +169,17 @@ def test_the_celery_app_schedules_and_routes_the_check(tmp_path: Path) -> None:
             "task": SLA_CHECK_TASK,
             "schedule": 12.5,
             "options": {"queue": MAINTENANCE_QUEUE, "expires": 12.5},
-        }
+        },
+        "chatops-audit-drain": {
+            "task": "chatops.audit_drain",
+            "schedule": 5.0,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": 5.0},
+        },
+        "chatops-sent-sweep": {
+            "task": "chatops.sent_sweep",
+            "schedule": 60,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": 60},
+        },
     }
     runtime = Runtime(settings)
     runtime.store.upgrade()

@@ -108,6 +108,10 @@ class DiscordProvider(Provider):
         """Ed25519 over ``X-Signature-Timestamp`` + body with the public key, fresh; else 401."""
         verify_interaction(self._key, request)
 
+    def refusal_response(self, command: InboundCommand, text: str) -> Inbound | None:
+        """Every interaction can be answered at once with a message only its user sees."""
+        return inbound.private_answer(text)
+
     def parse(self, request: WebhookRequest) -> Inbound:
         data = inbound.read(request)
         application = data.get("application_id")

@@ -30,6 +30,7 @@ in the channel that links the card (:attr:`Capability.ALERT_IN_THREAD` is not of
 from __future__ import annotations
 
 import builtins
+import json
 import re
 import time
 from collections import OrderedDict
@@ -59,7 +60,7 @@ from chatops_core.models import (
 )
 from chatops_core.notifications import Announcement
 from chatops_core.pacing import PacingPolicy
-from chatops_core.providers.base import Capability, FormName, Inbound, Provider, WebhookRequest
+from chatops_core.providers.base import Capability, FormName, Inbound, InboundKind, Provider, WebhookRequest
 from chatops_core.providers.mattermost import actions, channels, inbound, render
 from chatops_core.providers.mattermost.client import MattermostClient
 from chatops_core.providers.mattermost.config import MattermostSettings
@@ -167,6 +168,19 @@ class MattermostProvider(Provider):
             verify_context(self._secret, read.fields.get("context"), request.received_at)
         else:
             verify_state(self._secret, read.fields.get("state"), request.received_at)
+
+    def refusal_response(self, command: InboundCommand, text: str) -> Inbound | None:
+        """A slash command's response, and a button's (``ephemeral_text``), show a message to
+        the person alone; dialogs and mentions are answered through a worker."""
+        if command.source == "command":
+            answer: dict[str, str] = {"response_type": "ephemeral", "text": text}
+        elif command.source == "action":
+            answer = {"ephemeral_text": text}
+        else:
+            return None
+        return Inbound(
+            kind=InboundKind.ANSWER, body=json.dumps(answer).encode(), content_type="application/json"
+        )
 
     def parse(self, request: WebhookRequest) -> Inbound:
         """The neutral command of a verified request, and what Mattermost is answered now."""

@@ -11,6 +11,7 @@ package needs to know a Slack field name.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -21,7 +22,7 @@ from chatops_core.errors import ChannelNotFound, ConfigError, Permanent, Provide
 from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Person, PostedText, Reply, utcnow
 from chatops_core.notifications import Announcement
 from chatops_core.pacing import PacingPolicy
-from chatops_core.providers.base import Capability, FormName, Inbound, Provider, WebhookRequest
+from chatops_core.providers.base import Capability, FormName, Inbound, InboundKind, Provider, WebhookRequest
 from chatops_core.providers.config import ProviderSettingsModel
 from chatops_core.providers.slack.channels import channel_name
 from chatops_core.providers.slack.client import SlackApi
@@ -114,6 +115,14 @@ class SlackProvider(Provider):
             bot_user_id=self.settings.bot_user_id,
             timeline_reaction=self.settings.timeline_reaction,
         )
+
+    def refusal_response(self, command: InboundCommand, text: str) -> Inbound | None:
+        """A slash command's response shows an ephemeral message to the person alone; clicks,
+        forms and events are answered through a worker."""
+        if command.source != "command":
+            return None
+        body = json.dumps({"response_type": "ephemeral", "text": text}).encode()
+        return Inbound(kind=InboundKind.ANSWER, body=body, content_type="application/json")
 
     # -- worker side ---------------------------------------------------------------------
     def health(self) -> str:
