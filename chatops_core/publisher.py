@@ -146,6 +146,14 @@ if person_interval > 0 then
   if KEYS[4] ~= '' then who = redis.call('GET', KEYS[4]) or who end
   local key = 'chatops:rl:person:' .. who
   local wait, tat = over(key, person_interval, tonumber(ARGV[6]))
+  -- The sender's own bucket counts too: what they ran before a worker named their person
+  -- (or after that name expired) is not forgotten when the bucket changes.
+  local own = 'chatops:rl:person:' .. ARGV[4]
+  if own ~= key then
+    local own_wait, own_tat = over(own, person_interval, tonumber(ARGV[6]))
+    if own_tat > tat then wait, tat = own_wait, own_tat end
+    buckets[#buckets + 1] = {own, tat + person_interval}
+  end
   if wait > 0 then
     local told = redis.call('SET', 'chatops:rl:told:' .. who, 1, 'NX', 'PX', math.ceil(wait)) and 1 or 0
     return {2, math.ceil(wait), told}

@@ -229,3 +229,21 @@ def test_a_click_over_the_limit_is_told_once_through_a_worker(
     command, text = tasks[1][1]
     assert InboundCommand.model_validate(command).user.user_id == user_id
     assert text.startswith("Slow down: you can run 1 commands a minute")
+
+
+def test_naming_the_person_midway_does_not_refill_their_bucket(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # A user's first commands count against their own bucket; once a worker records which
+    # person they are, the person's bucket takes over, and what they spent still counts.
+    publisher = TaskPublisher(redis_url)
+    rate = Rate(20, 10)
+
+    def admit(n: int) -> str:
+        return publisher.admit(
+            "t", [n], queue="interactive", sender=("slack", "U1"), person_rate=rate
+        ).outcome
+
+    assert [admit(n) for n in range(10)] == ["enqueued"] * 10
+    redis_client.set(person_key("slack", "U1"), "7")
+    assert admit(10) == "limited"
