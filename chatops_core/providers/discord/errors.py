@@ -18,14 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import httpx
-
 from chatops_core.errors import (
     AuthenticationFailed,
     ChannelNotFound,
     ChatOpsError,
-    ConfigError,
-    ConnectionFailed,
     MessageNotFound,
     NotFound,
     ProviderError,
@@ -33,6 +29,7 @@ from chatops_core.errors import (
     ServerError,
     UserNotFound,
 )
+from chatops_core.providers import http_errors
 
 Asked = Literal["channel", "message", "user", "member", "interaction", "other"]
 
@@ -177,48 +174,13 @@ def map_discord_response(
     return ProviderError(text, **details)
 
 
-_NEVER_SENT: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ProxyError,
-)
-
-
 def map_transport_error(exc: Exception, *, operation: str) -> ChatOpsError:
-    """httpx's failure of ``operation`` as a ``ChatOpsError``; ``outcome_unknown`` says
-    whether the request may have been carried out (a timeout after sending, a lost answer)."""
-    where = f"Discord {operation}"
-    kind = type(exc).__name__
-    if isinstance(exc, _NEVER_SENT):
-        return ConnectionFailed(
-            f"{where}: cannot reach Discord ({kind})", operation=operation, outcome_unknown=False
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return ConfigError(f"{where}: the URL cannot be used ({kind})", operation=operation)
-    if isinstance(exc, httpx.TransportError):
-        return ConnectionFailed(
-            f"{where}: no answer ({kind}); the request may have been carried out",
-            operation=operation,
-            outcome_unknown=True,
-        )
-    return ProviderError(f"{where} failed: {kind}", operation=operation)
+    """What httpx raised for ``operation`` as a ``ChatOpsError`` (see
+    :func:`chatops_core.providers.http_errors.map_transport_error`)."""
+    return http_errors.map_transport_error(exc, platform="Discord", operation=operation)
 
 
-def redact(error: ChatOpsError, secrets: list[str]) -> ChatOpsError:
-    """Blank every secret out of ``error`` (whatever the server echoed back)."""
-    values = [s for s in secrets if s]
-
-    def clean(text: str) -> str:
-        for value in values:
-            text = text.replace(value, "[redacted]")
-        return text
-
-    error.message = clean(error.message)
-    error.args = tuple(clean(a) if isinstance(a, str) else a for a in error.args)
-    error.details = {k: clean(v) if isinstance(v, str) else v for k, v in error.details.items()}
-    return error
-
+redact = http_errors.redact
 
 __all__ = [
     "InteractionExpired",

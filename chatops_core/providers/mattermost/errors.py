@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Literal
@@ -38,8 +38,6 @@ from chatops_core.errors import (
     AuthenticationFailed,
     ChannelNotFound,
     ChatOpsError,
-    ConfigError,
-    ConnectionFailed,
     MessageNotFound,
     NotFound,
     ProviderError,
@@ -48,6 +46,7 @@ from chatops_core.errors import (
     TriggerExpired,
     UserNotFound,
 )
+from chatops_core.providers import http_errors
 
 # What a call asked for: decides which NotFound a 404 without a known error id becomes.
 Asked = Literal["user", "channel", "post", "member", "dialog", "response_url", "other"]
@@ -296,77 +295,10 @@ def map_mattermost_response(
     return ProviderError(text, **details)
 
 
-# Failures where no connection was made, so the request never reached the server.
-_NEVER_SENT: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ProxyError,
-)
-
-
 def map_transport_error(exc: Exception, *, operation: str) -> ChatOpsError:
-    """Turn what httpx raised for ``operation`` into a ``ChatOpsError``.
-
-    - no connection made (refused, unknown host, TLS handshake, connect or pool timeout) →
-      :class:`ConnectionFailed` with ``outcome_unknown=False``;
-    - the connection failed after the request went out (read or write timeout, connection
-      reset, the server closed without answering) → :class:`ConnectionFailed` with
-      ``outcome_unknown=True``;
-    - an unusable URL → :class:`ConfigError`; anything else → :class:`ProviderError`.
-    """
-    if isinstance(exc, ChatOpsError):
-        return exc
-    where = f"Mattermost {operation}"
-    kind = type(exc).__name__
-    if isinstance(exc, _NEVER_SENT):
-        return ConnectionFailed(
-            f"{where}: cannot reach the server ({kind})",
-            operation=operation,
-            outcome_unknown=False,
-            transport_error=kind,
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return ConfigError(f"{where}: the URL cannot be used ({kind})", operation=operation)
-    if isinstance(exc, httpx.TimeoutException):
-        return ConnectionFailed(
-            f"{where}: no answer in time ({kind}); the request may have been carried out",
-            operation=operation,
-            outcome_unknown=True,
-            transport_error=kind,
-        )
-    if isinstance(exc, httpx.LocalProtocolError):
-        return ProviderError(f"{where}: the request could not be sent ({kind})", operation=operation)
-    if isinstance(exc, httpx.TransportError):
-        return ConnectionFailed(
-            f"{where}: the connection failed ({kind}); the request may have been carried out",
-            operation=operation,
-            outcome_unknown=True,
-            transport_error=kind,
-        )
-    if isinstance(exc, httpx.DecodingError):
-        return ProviderError(
-            f"{where}: the answer could not be decoded ({kind})", operation=operation, outcome_unknown=True
-        )
-    return ProviderError(f"{where} failed: {kind}", operation=operation)
+    """What httpx raised for ``operation`` as a ``ChatOpsError`` (see
+    :func:`chatops_core.providers.http_errors.map_transport_error`)."""
+    return http_errors.map_transport_error(exc, platform="Mattermost", operation=operation)
 
 
-def redact(error: ChatOpsError, secrets: Iterable[str]) -> ChatOpsError:
-    """Blank every ``secrets`` value out of ``error``'s message, args and string details.
-
-    The mappings above never put a secret in an error; this guards what the server echoes
-    back (its ``message``), whatever it is.
-    """
-    values = [s for s in secrets if s]
-    if not values:
-        return error
-
-    def clean(text: str) -> str:
-        for value in values:
-            text = text.replace(value, "[redacted]")
-        return text
-
-    error.message = clean(error.message)
-    error.args = tuple(clean(a) if isinstance(a, str) else a for a in error.args)
-    error.details = {k: clean(v) if isinstance(v, str) else v for k, v in error.details.items()}
-    return error
+redact = http_errors.redact

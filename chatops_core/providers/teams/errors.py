@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
@@ -36,14 +36,13 @@ from chatops_core.errors import (
     AuthenticationFailed,
     ChannelNotFound,
     ChatOpsError,
-    ConfigError,
-    ConnectionFailed,
     MessageNotFound,
     NotFound,
     ProviderError,
     RateLimited,
     ServerError,
 )
+from chatops_core.providers import http_errors
 
 # What a call asked for: decides which error a 401/403/404 becomes.
 Asked = Literal["workflow", "connector", "conversation", "thread", "activity", "token", "other"]
@@ -234,54 +233,13 @@ def map_teams_response(
     return ProviderError(f"{where} refused: {said}", **details)
 
 
-# Failures where no connection was made, so the request never reached the server.
-_NEVER_SENT: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ProxyError,
-)
-
-
 def map_transport_error(exc: Exception, *, operation: str) -> ChatOpsError:
-    """What httpx raised for ``operation`` as a ``ChatOpsError``; ``outcome_unknown`` says
-    whether the request may have been carried out. Only the exception's type is used: httpx's
-    own message may contain the URL, which for a webhook is a secret."""
-    if isinstance(exc, ChatOpsError):
-        return exc
-    where = f"Teams {operation}"
-    kind = type(exc).__name__
-    if isinstance(exc, _NEVER_SENT):
-        return ConnectionFailed(
-            f"{where}: cannot reach Teams ({kind})", operation=operation, outcome_unknown=False
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return ConfigError(f"{where}: the URL cannot be used ({kind})", operation=operation)
-    if isinstance(exc, httpx.TransportError):
-        return ConnectionFailed(
-            f"{where}: no answer ({kind}); the request may have been carried out",
-            operation=operation,
-            outcome_unknown=True,
-        )
-    return ProviderError(f"{where} failed: {kind}", operation=operation)
+    """What httpx raised for ``operation`` as a ``ChatOpsError`` (see
+    :func:`chatops_core.providers.http_errors.map_transport_error`)."""
+    return http_errors.map_transport_error(exc, platform="Teams", operation=operation)
 
 
-def redact(error: ChatOpsError, secrets: Iterable[str]) -> ChatOpsError:
-    """Blank every ``secrets`` value (webhook URLs, passwords, tokens) out of ``error``."""
-    values = [s for s in secrets if s]
-    if not values:
-        return error
-
-    def clean(text: str) -> str:
-        for value in values:
-            text = text.replace(value, "[redacted]")
-        return text
-
-    error.message = clean(error.message)
-    error.args = tuple(clean(a) if isinstance(a, str) else a for a in error.args)
-    error.details = {k: clean(v) if isinstance(v, str) else v for k, v in error.details.items()}
-    return error
-
+redact = http_errors.redact
 
 __all__ = [
     "MissingPermission",
