@@ -14,12 +14,26 @@ a channel reference.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chatops_core.models import Severity
+
+# "SEV-1", "sev1", "Sev-1": the spellings a severity key may have.
+_SEVERITY_KEY = re.compile(r"^sev-?([1-4])$", re.IGNORECASE)
+
+
+def severity_key(key: object) -> Severity:
+    """A ``notification_channels`` key as a :class:`Severity` (``SEV-1``, ``sev1``, ``Sev-1``)."""
+    if isinstance(key, Severity):
+        return key
+    match = _SEVERITY_KEY.match(key.strip()) if isinstance(key, str) else None
+    if match is None:
+        raise ValueError(f"unknown severity {key!r}: use SEV-1 to SEV-4 (or sev1 to sev4)")
+    return Severity(f"SEV-{match.group(1)}")
 
 
 class ProviderSettingsBase(BaseModel):
@@ -58,6 +72,24 @@ class ProviderSettingsBase(BaseModel):
             "says how it tells the bot's messages apart (Slack: from each event)."
         ),
     )
+
+    @field_validator("notification_channels", mode="before")
+    @classmethod
+    def _severity_keys(cls, value: Any) -> Any:
+        """Every type takes the same spellings of a severity; one given twice is refused."""
+        if not isinstance(value, dict):
+            return value
+        channels: dict[Severity, Any] = {}
+        spelled: dict[Severity, object] = {}
+        for key, channel in value.items():
+            severity = severity_key(key)
+            if severity in channels:
+                raise ValueError(
+                    f"severity {severity.value} is given twice ({spelled[severity]!r} and {key!r})"
+                )
+            channels[severity] = channel
+            spelled[severity] = key
+        return channels
 
     def notification_channel(self, severity: Severity) -> str | None:
         """The channel alias a notification about an incident of ``severity`` goes to."""

@@ -256,3 +256,19 @@ def test_slack_from_env() -> None:
     with pytest.raises(ConfigError) as info:
         SlackSettings.from_env({"CHATOPS_SLACK_SIGNING_SECRET": "s"})
     assert "CHATOPS_SLACK_BOT_TOKEN is not set" in str(info.value)
+
+
+def test_every_provider_type_takes_the_same_spellings_of_a_severity() -> None:
+    from chatops_core.models import Severity
+    from chatops_core.providers.slack.config import SlackSettings
+
+    slack = SlackSettings(
+        bot_token="xoxb-x", signing_secret="s", notification_channels={"sev1": "#a", "Sev-2": "#b"}
+    )
+    assert slack.notification_channels == {Severity.SEV1: "#a", Severity.SEV2: "#b"}
+    with pytest.raises(ValueError, match="given twice"):
+        SlackSettings(
+            bot_token="xoxb-x", signing_secret="s", notification_channels={"sev1": "#a", "SEV-1": "#b"}
+        )
+    with pytest.raises(ValueError, match="unknown severity"):
+        SlackSettings(bot_token="xoxb-x", signing_secret="s", notification_channels={"sev5": "#a"})

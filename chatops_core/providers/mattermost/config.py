@@ -32,7 +32,7 @@ Errors never repeat an input value, so a secret in the wrong place is not echoed
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -48,8 +48,6 @@ DEFAULT_ACTION_TTL_SECONDS = 30 * 24 * 3600
 _ID = re.compile(r"^[a-z0-9]{26}$")
 # The characters and length of a channel's name (its URL handle); see .channels.
 _CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-# "SEV-1", "sev1", "Sev-1": the spellings a severity key may have.
-_SEVERITY_KEY = re.compile(r"^sev-?([1-4])$", re.IGNORECASE)
 
 
 def _channel_ref(value: str, what: str) -> str:
@@ -64,15 +62,6 @@ def _channel_ref(value: str, what: str) -> str:
             "or a 26-character channel id"
         )
     return ref
-
-
-def _severity_key(key: object) -> Severity:
-    if isinstance(key, Severity):
-        return key
-    match = _SEVERITY_KEY.match(key.strip()) if isinstance(key, str) else None
-    if match is None:
-        raise ValueError(f"unknown severity {key!r}: use SEV-1 to SEV-4 (or sev1 to sev4)")
-    return Severity(f"SEV-{match.group(1)}")
 
 
 def _secret(value: SecretStr, what: str) -> SecretStr:
@@ -263,23 +252,6 @@ class MattermostSettings(ProviderSettingsBase):
     @classmethod
     def _default_channel(cls, value: str | None) -> str | None:
         return None if value is None else _channel_ref(value, "default_channel")
-
-    @field_validator("notification_channels", mode="before")
-    @classmethod
-    def _severity_keys(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        channels: dict[Severity, Any] = {}
-        spelled: dict[Severity, object] = {}
-        for key, channel in value.items():
-            severity = _severity_key(key)
-            if severity in channels:
-                raise ValueError(
-                    f"severity {severity.value} is given twice ({spelled[severity]!r} and {key!r})"
-                )
-            channels[severity] = channel
-            spelled[severity] = key
-        return channels
 
     @field_validator("notification_channels")
     @classmethod

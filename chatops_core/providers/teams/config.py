@@ -46,7 +46,6 @@ MAX_ANSWER_WAIT_SECONDS = 4.5
 
 # A channel alias: what notification_channels and default_channel name.
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SEVERITY_KEY = re.compile(r"^sev-?([1-4])$", re.IGNORECASE)
 
 
 def _http_url(value: str, what: str) -> str:
@@ -242,24 +241,6 @@ class TeamsSettings(ProviderSettingsBase):
             if _alias(alias, f"channel alias {alias!r}") != alias:
                 raise ValueError(f"channel alias {alias!r} must be written without '#' or spaces")
         return value
-
-    @field_validator("notification_channels", mode="before")
-    @classmethod
-    def _severity_keys(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            return value
-        channels: dict[Severity, object] = {}
-        for key, channel in value.items():
-            match = _SEVERITY_KEY.match(key.strip()) if isinstance(key, str) else None
-            severity = (
-                key if isinstance(key, Severity) else (Severity(f"SEV-{match.group(1)}") if match else None)
-            )
-            if severity is None:
-                raise ValueError(f"unknown severity {key!r}: use SEV-1 to SEV-4 (or sev1 to sev4)")
-            if severity in channels:
-                raise ValueError(f"severity {severity.value} is given twice")
-            channels[severity] = channel
-        return channels
 
     @field_validator("notification_channels")
     @classmethod
