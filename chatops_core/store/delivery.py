@@ -17,23 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert, Update
-from sqlalchemy.sql.selectable import Select
 
 from chatops_core.models import EntryKind, Incident, Severity, Status
+from chatops_core.store.driver import DriverStatements
 from chatops_core.store.schema import (
     DeadLetterRow,
     DeliveryRow,
-    IncidentCardRow,
     IncidentRow,
     SlaBreachRow,
     TimelineEntryRow,
@@ -98,115 +95,31 @@ class DeadLetter:
     target: str | None
 
 
-def _delivery(row: RowMapping) -> Delivery:
-    """A delivery from a row of the deliveries table (a Core row's ``_mapping``)."""
+def _delivery(row: tuple[Any, ...] | None, outcome_unknown: bool | None = None) -> Delivery:
+    """A delivery from a row in :data:`~chatops_core.store.driver.DELIVERY_COLUMNS` order (as
+    :meth:`~chatops_core.store.driver.DriverStatements.delivery_row` converts it), its
+    ``outcome_unknown`` replaced when given."""
+    assert row is not None
     return Delivery(
-        key=row["key"],
-        notification_id=row["notification_id"],
-        instance=row["instance"],
-        channel=row["channel"],
-        channel_id=row["channel_id"],
-        message_id=row["message_id"],
-        incident_ref=row["incident_ref"],
-        version=row["version"],
-        status=DeliveryStatus(row["status"]),
-        attempts=row["attempts"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        outcome_unknown=bool(row["outcome_unknown"]),
+        key=row[0],
+        notification_id=row[1],
+        instance=row[2],
+        channel=row[3],
+        channel_id=row[4],
+        message_id=row[5],
+        incident_ref=row[6],
+        version=row[7],
+        status=DeliveryStatus(row[8]),
+        attempts=row[9],
+        last_error=row[10],
+        created_at=row[11],
+        updated_at=row[12],
+        outcome_unknown=row[13] if outcome_unknown is None else outcome_unknown,
     )
 
 
-def _card(row: RowMapping) -> Card:
-    return Card(
-        instance=row["instance"],
-        channel=row["channel"],
-        incident_ref=row["incident_ref"],
-        channel_id=row["channel_id"],
-        message_id=row["message_id"],
-        version=row["version"],
-    )
-
-
-_DELIVERIES = cast(Table, DeliveryRow.__table__)
-_CARDS = cast(Table, IncidentCardRow.__table__)
-
-
-class _Statements:
-    """The statements of a delivery's hot path, built once per store and run on a plain
-    connection with bound parameters.
-
-    Through the ORM session each of them cost about a millisecond of CPU per transaction,
-    mostly building the statement again, deriving its cache key and the ORM's own execution
-    steps; a statement object built once keeps its compiled form and its cache key, so a
-    call only binds its values (the database round trips are the same).
-    """
-
-    def __init__(self, insert: Callable[..., Any]) -> None:
-        d, c = _DELIVERIES.c, _CARDS.c
-        self.delivery: Select[Any] = select(_DELIVERIES).where(d.key == bindparam("k"))
-        self.card: Select[Any] = select(_CARDS).where(
-            c.instance == bindparam("c_instance"),
-            c.channel == bindparam("c_channel"),
-            c.incident_ref == bindparam("c_ref"),
-        )
-        self.previous_outcome: Select[Any] = (
-            select(d.outcome_unknown).where(d.key == bindparam("k")).with_for_update()
-        )
-        begin = insert(_DELIVERIES).values(
-            key=bindparam("k"),
-            notification_id=bindparam("b_notification_id"),
-            instance=bindparam("b_instance"),
-            channel=bindparam("b_channel"),
-            incident_ref=bindparam("b_ref"),
-            version=bindparam("b_version"),
-            status=DeliveryStatus.PENDING.value,
-            attempts=1,
-            outcome_unknown=True,
-            created_at=bindparam("now"),
-            updated_at=bindparam("now"),
-        )
-        # A first attempt (the common case) is one statement: it inserts, or finds the key there.
-        self.first: Insert = begin.on_conflict_do_nothing(index_elements=["key"]).returning(*_DELIVERIES.c)
-        self.begin: Insert = begin.on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                "attempts": d.attempts + 1,
-                "updated_at": begin.excluded.updated_at,
-                "outcome_unknown": True,
-            },
-        ).returning(*_DELIVERIES.c)
-        upsert = insert(_CARDS).values(
-            instance=bindparam("c_instance"),
-            channel=bindparam("c_channel"),
-            incident_ref=bindparam("c_ref"),
-            channel_id=bindparam("c_channel_id"),
-            message_id=bindparam("c_message_id"),
-            version=bindparam("c_version"),
-        )
-        self.save_card: Insert = upsert.on_conflict_do_update(
-            index_elements=["instance", "channel", "incident_ref"],
-            set_={
-                "channel_id": upsert.excluded.channel_id,
-                "message_id": upsert.excluded.message_id,
-                "version": upsert.excluded.version,
-            },
-            # A NULL new version makes the comparison NULL, i.e. false: a stored version is
-            # kept.
-            where=or_(c.version.is_(None), c.version <= upsert.excluded.version),
-        )
-        self.posted: Update = (
-            update(_DELIVERIES)
-            .where(d.key == bindparam("k"))
-            .values(
-                status=DeliveryStatus.POSTED.value,
-                channel_id=bindparam("p_channel_id"),
-                message_id=bindparam("p_message_id"),
-                outcome_unknown=False,
-                updated_at=bindparam("now"),
-            )
-        )
+def _card_key(instance: str, channel: str, incident_ref: str) -> dict[str, Any]:
+    return {"c_instance": instance, "c_channel": channel, "c_ref": incident_ref}
 
 
 def _card_params(
@@ -250,8 +163,8 @@ class DeliveryRecords:
         def _reading(self) -> AbstractContextManager[Session]: ...
 
     @cached_property
-    def _statements(self) -> _Statements:
-        return _Statements(self._insert)
+    def _driver(self) -> DriverStatements:
+        return DriverStatements(self._engine)
 
     # --- deliveries -----------------------------------------------------------------
 
@@ -275,7 +188,7 @@ class DeliveryRecords:
         outcome is unknown, and so it is stored. The returned ``outcome_unknown`` is the
         *previous* attempt's: True when that one may have posted without recording it.
         """
-        statements = self._statements
+        driver = self._driver
         params = {
             "k": key,
             "b_notification_id": notification_id,
@@ -283,35 +196,35 @@ class DeliveryRecords:
             "b_channel": channel,
             "b_ref": incident_ref,
             "b_version": version,
-            "now": datetime.now(UTC),
+            "now": driver.time(datetime.now(UTC)),
         }
-        with self._writer.begin() as connection:
-            first = connection.execute(statements.first, params).one_or_none()
+        with driver.transaction(write=True) as cursor:
+            first = cursor.run("first", params).one()
             if first is not None:
                 # Inserted: no attempt before this one.
-                return replace(_delivery(first._mapping), outcome_unknown=False)
-            previous = connection.execute(statements.previous_outcome, params).scalar_one_or_none()
-            row = connection.execute(statements.begin, params).one()
-            return replace(_delivery(row._mapping), outcome_unknown=bool(previous))
+                return _delivery(driver.delivery_row(first), outcome_unknown=False)
+            previous = cursor.run("previous_outcome", params).one()
+            again = cursor.run("again", params).one()
+        return _delivery(driver.delivery_row(again), outcome_unknown=bool(previous and previous[0]))
 
     def delivery(self, key: str) -> Delivery | None:
         """The delivery ``key``, if it was ever begun."""
-        with self._engine.connect() as connection:
-            row = connection.execute(self._statements.delivery, {"k": key}).one_or_none()
-            return None if row is None else _delivery(row._mapping)
+        driver = self._driver
+        with driver.transaction(write=False) as cursor:
+            found = cursor.run("delivery", {"k": key}).one()
+        return None if found is None else _delivery(driver.delivery_row(found))
 
     def delivery_and_card(
         self, key: str, instance: str, channel: str, incident_ref: str
     ) -> tuple[Delivery | None, Card | None]:
         """:meth:`delivery` and :meth:`card` in one read, as a delivery first looks at both."""
-        statements = self._statements
-        params = {"k": key, "c_instance": instance, "c_channel": channel, "c_ref": incident_ref}
-        with self._engine.connect() as connection:
-            found = connection.execute(statements.delivery, params).one_or_none()
-            shown = connection.execute(statements.card, params).one_or_none()
+        driver = self._driver
+        with driver.transaction(write=False) as cursor:
+            found = cursor.run("delivery", {"k": key}).one()
+            shown = cursor.run("card", _card_key(instance, channel, incident_ref)).one()
         return (
-            None if found is None else _delivery(found._mapping),
-            None if shown is None else _card(shown._mapping),
+            None if found is None else _delivery(driver.delivery_row(found)),
+            None if shown is None else Card(*shown),
         )
 
     def finish_delivery(self, key: str, *, channel_id: str, message_id: str) -> None:
@@ -367,10 +280,9 @@ class DeliveryRecords:
 
     def card(self, instance: str, channel: str, incident_ref: str) -> Card | None:
         """The message showing ``incident_ref`` in ``channel`` (as routed) on ``instance``, if any."""
-        params = {"c_instance": instance, "c_channel": channel, "c_ref": incident_ref}
-        with self._engine.connect() as connection:
-            row = connection.execute(self._statements.card, params).one_or_none()
-            return None if row is None else _card(row._mapping)
+        with self._driver.transaction(write=False) as cursor:
+            shown = cursor.run("card", _card_key(instance, channel, incident_ref)).one()
+        return None if shown is None else Card(*shown)
 
     def save_card(
         self,
@@ -387,10 +299,9 @@ class DeliveryRecords:
         The stored version is never lowered (no version counts as the lowest): saving a
         version below the stored one changes nothing.
         """
-        with self._writer.begin() as connection:
-            connection.execute(
-                self._statements.save_card,
-                _card_params(instance, channel, incident_ref, channel_id, message_id, version),
+        with self._driver.transaction(write=True) as cursor:
+            cursor.run(
+                "save_card", _card_params(instance, channel, incident_ref, channel_id, message_id, version)
             )
 
     def record_post(
@@ -411,22 +322,21 @@ class DeliveryRecords:
         not the card (an alert posted beside the card's update).
         """
         sent_channel, sent_message = sent or (channel_id, message_id)
-        statements = self._statements
-        with self._writer.begin() as connection:
-            connection.execute(
-                statements.save_card,
-                _card_params(instance, channel, incident_ref, channel_id, message_id, version),
+        driver = self._driver
+        with driver.transaction(write=True) as cursor:
+            cursor.run(
+                "save_card", _card_params(instance, channel, incident_ref, channel_id, message_id, version)
             )
-            result = connection.execute(
-                statements.posted,
+            posted = cursor.run(
+                "posted",
                 {
                     "k": key,
                     "p_channel_id": sent_channel,
                     "p_message_id": sent_message,
-                    "now": datetime.now(UTC),
+                    "now": driver.time(datetime.now(UTC)),
                 },
             )
-            if result.rowcount != 1:
+            if posted.rowcount != 1:
                 raise KeyError(f"no delivery {key!r}; begin_delivery() records it first")
 
     # --- dead letters -------------------------------------------------------------

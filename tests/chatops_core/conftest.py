@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -38,6 +39,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         # The parent directory does not exist yet: the store creates it.
         yield f"sqlite:///{tmp_path / 'var' / 'chatops.db'}"
         return
+    with _postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A schema of its own in the PostgreSQL database, for what only PostgreSQL does."""
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"set {PG_ENV} to run the store tests on PostgreSQL")
+    with _postgres_schema() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _postgres_schema() -> Iterator[str]:
     base = normalize_database_url(os.environ[PG_ENV])
     schema = f"test_store_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, poolclass=NullPool)

@@ -5,16 +5,22 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy.exc
 from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from chatops_core.models import Severity, Status
 from chatops_core.state import Action
 from chatops_core.store import IncidentStore
 from chatops_core.store.delivery import Card, DeliveryStatus
+from chatops_core.store.repository import normalize_database_url
+from chatops_core.store.schema import DeliveryRow
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 WAIT_SECONDS = 60.0
@@ -242,6 +248,105 @@ def test_concurrent_attempts_are_all_counted(store: IncidentStore) -> None:
     assert sorted(seen) == list(range(1, workers + 1))
     delivery = store.delivery("k")
     assert delivery is not None and delivery.attempts == workers
+
+
+def test_the_delivery_path_and_the_orm_read_the_same_record(store: IncidentStore) -> None:
+    # The delivery's own transactions run on the driver (chatops_core.store.driver); what
+    # they write must read back the same through the ORM, points in time included.
+    begun = begin(store, "k1")
+    with Session(store._engine) as session:
+        row = session.get(DeliveryRow, "k1")
+        assert row is not None
+        orm = (row.key, row.notification_id, row.instance, row.channel, row.incident_ref, row.version)
+        assert orm == ("k1", "n-1", "slack", "#incidents", "INC-7", 3)
+        assert (row.status, row.attempts, row.outcome_unknown) == ("pending", 1, True)
+        assert row.created_at == begun.created_at and row.created_at.tzinfo is not None
+        # And what the ORM writes, the delivery path reads.
+        later = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+        row.updated_at = later
+        row.last_error = "timeout"
+        session.commit()
+    again = begin(store, "k1")
+    assert again.created_at == begun.created_at and again.created_at.utcoffset() == timedelta(0)
+    assert (again.attempts, again.last_error) == (2, "timeout")
+    seen = store.delivery("k1")
+    assert seen is not None and seen.updated_at == again.updated_at > later
+
+
+def test_a_failed_transaction_leaves_nothing_behind(store: IncidentStore) -> None:
+    # record_post saves the card and marks the delivery in one transaction: a delivery never
+    # begun fails it, and the card is not saved either.
+    with pytest.raises(KeyError):
+        store.record_post(
+            "never-begun",
+            instance="slack",
+            channel="#incidents",
+            incident_ref="INC-9",
+            channel_id="C1",
+            message_id="1700000000.000100",
+            version=1,
+        )
+    assert store.card("slack", "#incidents", "INC-9") is None
+    # The connection went back to the pool clean: the next delivery goes through.
+    begin(store, "k2")
+    store.record_post(
+        "k2",
+        instance="slack",
+        channel="#incidents",
+        incident_ref="INC-9",
+        channel_id="C1",
+        message_id="1700000000.000100",
+        version=1,
+    )
+    assert store.card("slack", "#incidents", "INC-9") is not None
+
+
+def test_a_database_out_of_reach_fails_as_sqlalchemy_reports_it(tmp_path: Path) -> None:
+    # Tasks retry on SQLAlchemy's OperationalError (workers.retry); the delivery path must
+    # raise that, not the driver's own error, or a short outage would dead-letter deliveries.
+    path = tmp_path / "chatops.db"
+    store = IncidentStore(f"sqlite:///{path}")
+    store.upgrade()
+    begin(store, "k1")
+    store.close()
+    for name in ("chatops.db", "chatops.db-wal", "chatops.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    calls = {
+        "begin_delivery": lambda: begin(store, "k2"),
+        "delivery_and_card": lambda: store.delivery_and_card("k1", "slack", "#incidents", "INC-7"),
+        "card": lambda: store.card("slack", "#incidents", "INC-7"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(sqlalchemy.exc.OperationalError):
+            call()
+        assert not path.exists(), f"{name} made a new empty database"
+    unreachable = IncidentStore("postgresql://chatops@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        unreachable.delivery("k1")
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
+    store = IncidentStore(postgres_url)
+    store.upgrade()
+    begin(store, "k1")
+    admin = create_engine(normalize_database_url(postgres_url), poolclass=NullPool)
+    try:
+        with pytest.raises(sqlalchemy.exc.OperationalError) as raised:  # noqa: PT012
+            with store._driver.transaction(write=False) as cursor:
+                driver_cursor = cursor._cursor
+                driver_cursor.execute("SELECT pg_backend_pid()")
+                (pid,) = driver_cursor.fetchone()
+                with admin.begin() as connection:
+                    connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                cursor.run("delivery", {"k": "k1"})
+        # Dropped from the pool, so the next call gets a new connection and works.
+        assert raised.value.connection_invalidated
+        found, _ = store.delivery_and_card("k1", "slack", "#incidents", "INC-7")
+        assert found is not None and found.key == "k1"
+    finally:
+        admin.dispose()
+        store.close()
 
 
 # --- cards ------------------------------------------------------------------------------
