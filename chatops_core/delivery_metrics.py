@@ -3,7 +3,8 @@ ingress's ``/metrics`` shows the total."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 import redis
 from prometheus_client.core import CounterMetricFamily
@@ -13,12 +14,28 @@ KEY = "chatops:metrics:deliveries"
 OUTCOMES = ("delivered", "duplicate", "retried", "rate_limited", "unverified", "dead_lettered", "stale")
 
 
+class RedisWrites(Protocol):
+    """The writes delivery bookkeeping makes: a Redis client's or pipeline's, or those of the
+    recorder that sends them with the release of a delivery's lock (``workers.locks``)."""
+
+    def sadd(self, name: str, *values: str) -> Any: ...
+
+    def hset(self, name: str, *, mapping: Mapping[Any, Any]) -> Any: ...
+
+    def hincrby(self, name: str, key: str, amount: int = 1) -> Any: ...
+
+
+def count_outcome(writes: RedisWrites, instance: str, outcome: str) -> None:
+    """Count one delivery of ``instance`` that ended as ``outcome`` (sent with ``writes``)."""
+    writes.hincrby(KEY, f"{instance}|{outcome}", 1)
+
+
 class DeliveryCounter:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
 
     def incr(self, instance: str, outcome: str) -> None:
-        self._client.hincrby(KEY, f"{instance}|{outcome}", 1)
+        count_outcome(self._client, instance, outcome)
 
     def totals(self) -> dict[tuple[str, str], int]:
         raw = self._client.hgetall(KEY)

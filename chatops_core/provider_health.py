@@ -8,7 +8,7 @@ not end is what an operator acts on; a single failure among successes is weather
 
 Recording costs one Redis round trip (one pipelined ``MULTI``/``EXEC``), or none where the
 commands go with others (:func:`outcome_record`: the delivery sends them with the release of
-its lock), and never fails a delivery: a Redis error is logged and forgotten.
+its lock, in the release's script), and never fails a delivery: a Redis error is logged and forgotten.
 
 What is kept of an error is what an operator can act on and nothing secret: its code, its
 kind (:class:`ErrorKind`), the scope the platform said is missing, why a connection failed
@@ -32,9 +32,8 @@ from urllib.parse import urlsplit
 
 import redis
 from pydantic import BaseModel
-from redis.client import Pipeline
-from redis.typing import EncodableT, FieldT
 
+from chatops_core.delivery_metrics import RedisWrites
 from chatops_core.errors import (
     AuthenticationFailed,
     ChatOpsError,
@@ -114,18 +113,18 @@ def record_outcome(client: redis.Redis | None, instance: str, error: BaseExcepti
         log.debug("could not record the health of provider %s: %s", instance, type(exc).__name__)
 
 
-def outcome_record(instance: str, error: BaseException | None) -> Callable[[Pipeline], None]:
+def outcome_record(instance: str, error: BaseException | None) -> Callable[[RedisWrites], None]:
     """The commands that record one call's outcome, for a pipeline that sends them with others
-    (the delivery sends them with the release of its lock, in one ``MULTI``/``EXEC``: no round
-    trip of their own). What is kept of ``error`` is worked out now, the time taken now."""
+    (the delivery sends them with the release of its lock, in one script: no round trip of
+    their own). What is kept of ``error`` is worked out now, the time taken now."""
     key = KEY_PREFIX + instance
     now = repr(time.time())
     if error is None:
-        fields: dict[FieldT, EncodableT] = {"last_success": now, "failures": 0}
+        fields: dict[str, Any] = {"last_success": now, "failures": 0}
     else:
         fields = {"last_error_at": now, "error": describe_error(error).model_dump_json()}
 
-    def queue(pipe: Pipeline) -> None:
+    def queue(pipe: RedisWrites) -> None:
         pipe.sadd(INSTANCES_KEY, instance)
         pipe.hset(key, mapping=fields)
         if error is not None:

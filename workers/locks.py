@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import redis
@@ -27,6 +27,22 @@ LOCK_TTL_SECONDS = 10.0
 RENEW_EVERY_SECONDS = LOCK_TTL_SECONDS / 3
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# The release with what goes with it (see Held.also): the lock's own release first, then each
+# command in turn. ARGV: the token, then per command its name, the number of its arguments
+# after the key, and those arguments; each command's key is the next of KEYS. A command that
+# fails does not stop the others (pcall); the failures are counted in the reply.
+_RELEASE_WITH = """
+local released = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then released = redis.call('DEL', KEYS[1]) end
+local failed, a, k = 0, 2, 2
+while a <= #ARGV do
+  local n = tonumber(ARGV[a + 1])
+  local reply = redis.pcall(ARGV[a], KEYS[k], unpack(ARGV, a + 2, a + 1 + n))
+  if type(reply) == 'table' and reply.err then failed = failed + 1 end
+  a, k = a + 2 + n, k + 1
+end
+return {released, failed}
+"""
 _RENEW = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
     "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
@@ -52,15 +68,38 @@ class Busy(Exception):
 Take = Callable[[str, str, int], None]
 
 
+class Commands:
+    """Write commands sent with a lock's release (:meth:`Held.also`): the subset of a Redis
+    pipeline's methods that bookkeeping uses, recorded to run in the release's script."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.args: list[str | bytes | int | float] = []
+
+    def _add(self, command: str, key: str, *args: str | bytes | int | float) -> None:
+        self.keys.append(key)
+        self.args += [command, len(args), *args]
+
+    def sadd(self, name: str, *values: str) -> None:
+        self._add("SADD", name, *values)
+
+    def hset(self, name: str, *, mapping: Mapping[str, str | bytes | int | float]) -> None:
+        self._add("HSET", name, *(part for pair in mapping.items() for part in pair))
+
+    def hincrby(self, name: str, key: str, amount: int = 1) -> None:
+        self._add("HINCRBY", name, key, amount)
+
+
 class Held:
     """A lock held for a block: :meth:`also` adds commands to the round trip that releases it."""
 
     def __init__(self) -> None:
-        self.extra: list[Callable[[redis.client.Pipeline], object]] = []
+        self.extra: list[Callable[[Commands], object]] = []
 
-    def also(self, commands: Callable[[redis.client.Pipeline], object]) -> None:
-        """Queue ``commands(pipeline)`` to be sent with the release, in one round trip (for
-        bookkeeping such as a count, which then costs no round trip of its own)."""
+    def also(self, commands: Callable[[Commands], object]) -> None:
+        """Queue ``commands(recorder)`` to be sent with the release, in one round trip (for
+        bookkeeping such as a count, which then costs no round trip of its own). They run
+        in one script with the release: all of them are seen at once, or none."""
         self.extra.append(commands)
 
 
@@ -77,6 +116,7 @@ class LockKeeper:
         self._redis = client
         # EVALSHA: the scripts' text is sent once, not with every release.
         self._release = client.register_script(_RELEASE)
+        self._release_with = client.register_script(_RELEASE_WITH)
         self._renew = client.register_script(_RENEW)
         self._ttl_ms = int(ttl * 1000)
         self._renew_every = renew_every
@@ -110,31 +150,21 @@ class LockKeeper:
                 self._held.pop(key, None)
             self._let_go(key, token, held.extra)
 
-    def _let_go(self, key: str, token: str, extra: list[Callable[[redis.client.Pipeline], object]]) -> None:
+    def _let_go(self, key: str, token: str, extra: list[Callable[[Commands], object]]) -> None:
         # Release only our own lock (it may have expired and been taken by another).
         try:
             if not extra:
                 self._release(keys=[key], args=[token])
                 return
-            # MULTI/EXEC: what is sent with the release applies as one (a record of several
-            # commands is never seen half written), still in one round trip.
-            pipe = self._redis.pipeline(transaction=True)
-            # EVALSHA itself: a Script object in a pipeline costs a SCRIPT EXISTS round trip
-            # before every execute.
-            pipe.evalsha(self._release.sha, 1, key, token)
+            recorded = Commands()
             for commands in extra:
-                commands(pipe)
-            released, *others = pipe.execute(raise_on_error=False)
-            if isinstance(released, redis.exceptions.NoScriptError):
-                # Not loaded on this server yet (or flushed): the Script loads it and releases.
-                released = self._release(keys=[key], args=[token])
+                commands(recorded)
+            _, failed = self._release_with(keys=[key, *recorded.keys], args=[token, *recorded.args])
         except redis.RedisError as exc:
             log.warning("could not release %s (it expires by itself): %s", key, exc)
             return
-        if isinstance(released, Exception):
-            log.warning("could not release %s (it expires by itself): %s", key, released)
-        for failed in (r for r in others if isinstance(r, Exception)):
-            log.warning("a command sent with the release of %s failed: %s", key, failed)
+        if failed:
+            log.warning("%d command(s) sent with the release of %s failed", failed, key)
 
     def held(self) -> list[str]:
         with self._mutex:

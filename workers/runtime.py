@@ -10,10 +10,9 @@ import time
 from functools import cached_property
 
 import redis
-from redis.client import Pipeline
 
 from chatops_core.answers import AnswerExchange
-from chatops_core.delivery_metrics import DeliveryCounter
+from chatops_core.delivery_metrics import DeliveryCounter, RedisWrites, count_outcome
 from chatops_core.errors import ProviderNotFound
 from chatops_core.models import InboundCommand
 from chatops_core.pacing import Pacer
@@ -106,10 +105,10 @@ class Runtime:
             except redis.RedisError:
                 log.warning("could not count delivery outcome %s", outcome)
 
-    def count_into(self, pipe: Pipeline, instance: str, outcome: str) -> None:
-        """Queue the count of ``outcome`` on ``pipe`` (sent with other commands, one round trip)."""
+    def count_into(self, writes: RedisWrites, instance: str, outcome: str) -> None:
+        """Queue the count of ``outcome`` on ``writes`` (sent with other commands, one round trip)."""
         if self.counter is not None:
-            DeliveryCounter(pipe).incr(instance, outcome)
+            count_outcome(writes, instance, outcome)
 
     def provider(self, instance: str) -> Provider:
         try:

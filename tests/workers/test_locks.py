@@ -103,7 +103,10 @@ def test_a_failing_command_sent_with_the_release_still_releases(redis_client: re
     keeper = LockKeeper(redis_client, ttl=5.0)
     with keeper.hold("f") as held:
         held.also(lambda pipe: pipe.hincrby("not-a-hash", "delivered", 1))
+        # One failing command does not keep the others from being applied.
+        held.also(lambda pipe: pipe.hset("health", mapping={"last_success": "1.5", "failures": 0}))
     assert redis_client.exists("chatops:lock:f") == 0
+    assert redis_client.hgetall("health") == {b"last_success": b"1.5", b"failures": b"0"}
     # A lock another copy took over is not freed, with or without commands beside the release.
     with keeper.hold("g") as held:
         redis_client.set("chatops:lock:g", "someone-else", px=5000)
@@ -116,7 +119,7 @@ def test_a_release_with_commands_loads_its_script_where_the_server_lacks_it(
     redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A script text this server has never run (as after its restart): the release loads it.
-    monkeypatch.setattr(locks, "_RELEASE", f"{locks._RELEASE} -- {uuid.uuid4().hex}")
+    monkeypatch.setattr(locks, "_RELEASE_WITH", f"{locks._RELEASE_WITH} -- {uuid.uuid4().hex}")
     keeper = LockKeeper(redis_client, ttl=5.0)
     with keeper.hold("n") as held:
         held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
