@@ -30,13 +30,9 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     DividerBlock,
-    HeaderBlock,
-    InteractiveElement,
     MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
-    StaticSelectElement,
-    UserSelectElement,
 )
 
 from chatops_core.cards import IncidentCard, age
@@ -71,6 +67,10 @@ _ACTION_IDS = {
 _USER_ID_RE = re.compile(r"^([UW][A-Z0-9]{2,})$")
 _CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _ALERT_EMOJI = ":rotating_light:"
+# The severity menu's options as JSON, made once from the forms' own options.
+_SEVERITY_OPTIONS: dict[Severity, dict[str, Any]] = {
+    severity: severity_option(severity).to_dict() for severity in Severity
+}
 _USER_MENTION_RE = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^<>]*)?>$")
 
 
@@ -212,7 +212,7 @@ def _incident_fields(incident: Incident, instance: str | None = None) -> Section
     return _fields(pairs)
 
 
-def _card_fields(card: IncidentCard, instance: str | None = None) -> SectionBlock:
+def _card_fields(card: IncidentCard, instance: str | None = None) -> dict[str, Any]:
     pairs = [
         ("Severity", f"{_SEVERITY_EMOJI[card.severity]} {card.severity.value}"),
         ("Status", card.status.value.capitalize()),
@@ -221,7 +221,10 @@ def _card_fields(card: IncidentCard, instance: str | None = None) -> SectionBloc
     ]
     if card.channel_id:
         pairs.append(("Channel", channel_mention(card.channel_id)))
-    return _fields(pairs)
+    return {
+        "type": "section",
+        "fields": [_mrkdwn_json(truncate(f"*{label}*\n{value}", FIELD_MAX)) for label, value in pairs],
+    }
 
 
 def channel_mention(channel_id: str) -> str:
@@ -319,13 +322,17 @@ def card_blocks(
 
     ``now`` is the moment the age is measured from (the current time by default);
     ``instance`` is the workspace the card is posted on (its users are mentioned, others named).
+
+    Every notification renders one, so it is built as the JSON Block Kit documents rather
+    than through :mod:`slack_sdk.models` (whose validation of each object costs more than
+    the rest of the card): the same JSON, with the same limits kept by :func:`truncate` and
+    :func:`escape_within`. The tests hold every card shape to the models' validation.
     """
     summary = escape_within(card.summary, SUMMARY_MAX)
-    blocks: list[Block] = [
-        HeaderBlock(
-            text=PlainTextObject(text=truncate(f"{card.incident_id}: {card.title}", HEADER_MAX), emoji=True)
-        ),
-        _section(f"{_SEVERITY_EMOJI[card.severity]} *{card.headline}* · {summary}"),
+    header = truncate(f"{card.incident_id}: {card.title}", HEADER_MAX)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        _section_json(f"{_SEVERITY_EMOJI[card.severity]} *{card.headline}* · {summary}"),
         _card_fields(card, instance),
     ]
     context: list[str] = []
@@ -334,11 +341,23 @@ def card_blocks(
     if card.actor:
         context.append(f"by {_actor(card)}")
     context.append(f"declared {since(card.created_at, now or datetime.now(UTC))}")
-    blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
+    blocks.append({"type": "context", "elements": [_mrkdwn_json(" · ".join(context))]})
     controls = card_controls(card, instance)
     if controls is not None:
         blocks.append(controls)
-    return _finish(blocks)
+    return blocks
+
+
+def _mrkdwn_json(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _section_json(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn_json(truncate(text, SECTION_MAX))}
+
+
+def _plain_json(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
 
 
 def _actor(card: IncidentCard) -> str:
@@ -382,8 +401,8 @@ def alert_blocks(announcement: Announcement) -> list[dict[str, Any]]:
     return _finish(blocks)
 
 
-def card_controls(card: IncidentCard, instance: str | None = None) -> ActionsBlock | None:
-    """The card's buttons and menus, or None when the card offers no action.
+def card_controls(card: IncidentCard, instance: str | None = None) -> dict[str, Any] | None:
+    """The card's buttons and menus (an ``actions`` block), or None when the card offers no action.
 
     One button per action of the card (which the incident's state allows), then a severity
     menu showing the current severity, and a commander menu. Buttons carry the incident id as
@@ -392,32 +411,47 @@ def card_controls(card: IncidentCard, instance: str | None = None) -> ActionsBlo
     """
     if not card.actions:
         return None
-    elements: list[InteractiveElement] = [
-        ButtonElement(
-            text=PlainTextObject(text=action.label),
-            action_id=_ACTION_IDS[action.name],
-            value=card.incident_id,
-            style=action.style,
-        )
-        for action in card.actions
-    ]
+    elements: list[dict[str, Any]] = []
+    for action in card.actions:
+        button = {
+            "type": "button",
+            "text": _plain_json(action.label),
+            "action_id": _ACTION_IDS[action.name],
+            "value": card.incident_id,
+        }
+        if action.style is not None:
+            button["style"] = action.style
+        elements.append(button)
     if card.severities:
         elements.append(
-            StaticSelectElement(
-                action_id=actions.SEVERITY,
-                placeholder=PlainTextObject(text="Severity"),
-                options=[severity_option(severity) for severity in card.severities],
-                initial_option=severity_option(card.severity),
-            )
+            {
+                "type": "static_select",
+                "action_id": actions.SEVERITY,
+                "placeholder": _plain_json("Severity"),
+                "options": [_severity_option_json(severity) for severity in card.severities],
+                "initial_option": _severity_option_json(card.severity),
+            }
         )
-    elements.append(
-        UserSelectElement(
-            action_id=actions.ASSIGN,
-            placeholder=PlainTextObject(text="Commander"),
-            initial_user=commander_user_id(card, instance),
-        )
-    )
-    return ActionsBlock(block_id=actions.block_id(card.incident_id, card.version), elements=elements)
+    assign: dict[str, Any] = {
+        "type": "users_select",
+        "action_id": actions.ASSIGN,
+        "placeholder": _plain_json("Commander"),
+    }
+    chosen = commander_user_id(card, instance)
+    if chosen:
+        assign["initial_user"] = chosen
+    elements.append(assign)
+    return {
+        "type": "actions",
+        "block_id": actions.block_id(card.incident_id, card.version),
+        "elements": elements,
+    }
+
+
+def _severity_option_json(severity: Severity) -> dict[str, Any]:
+    # A copy: no two places in a message share an object a caller might change.
+    option = _SEVERITY_OPTIONS[severity]
+    return {**option, "text": {**option["text"]}}
 
 
 def offer_form_blocks(text: str, form: str, incident_id: str | None) -> list[dict[str, Any]]:

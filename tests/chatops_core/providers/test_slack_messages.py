@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from slack_sdk.models.blocks import Block
 
 from chatops_core.errors import ConnectionFailed
 from chatops_core.models import Severity, Status
@@ -75,6 +76,44 @@ def mrkdwn(blocks: Any) -> str:
     elif isinstance(blocks, list):
         found.extend(mrkdwn(item) for item in blocks)
     return "\n".join(part for part in found if part)
+
+
+# --- Block Kit's own validation ---------------------------------------------------------------
+
+LONG = "x" * 400 + " <!channel> & <@U1>"
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("severity", list(Severity))
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"incident": {"title": LONG * 3, "commander": "<@U0CAROL>"}, "summary": LONG * 10},
+        {"incident": {"commander": "carol", "commander_instance": "slack", "commander_user_id": "U0CAROL"}},
+        {"incident": {"commander": "dave", "commander_instance": "other", "commander_user_id": "U0DAVE"}},
+        {"incident": {"channel_id": "C0123ABC", "version": None}, "incident_url": "javascript:alert(1)"},
+        {"incident": {"origin": "external"}, "actor": "ext <b>", "incident_url": None, "actionable": False},
+        {"actor": None, "summary": ""},
+    ],
+    ids=["plain", "long-text", "commander-here", "commander-elsewhere", "channel", "external", "bare"],
+)
+def test_every_card_is_valid_block_kit_as_slack_sdk_checks_it(
+    status: Status, severity: Severity, variant: dict[str, Any]
+) -> None:
+    # The card is built as plain JSON (it is rendered for every notification); slack_sdk's
+    # Block Kit models must read it, accept it (their validators enforce Block Kit's limits)
+    # and give the same JSON back.
+    incident = {"status": status, "severity": severity, **variant.get("incident", {})}
+    fields = {k: v for k, v in variant.items() if k != "incident"}
+    card = announcement(incident=snapshot(**incident), **fields)
+    for instance in (None, "slack"):
+        blocks = announcement_blocks(card, now=CREATED, instance=instance)
+        assert [block.to_dict() for block in Block.parse_all(blocks)] == blocks
+        kinds = [block["type"] for block in blocks]
+        assert kinds[:4] == ["header", "section", "section", "context"]
+        if not fields.get("actionable", True):
+            assert "actions" not in kinds
 
 
 # --- escaping -------------------------------------------------------------------------------
