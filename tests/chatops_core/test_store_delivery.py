@@ -160,6 +160,21 @@ def begin(store: IncidentStore, key: str, notification_id: str = "n-1", **kw: An
     return store.begin_delivery(key, **values)
 
 
+def post(store: IncidentStore, key: str, **kw: Any) -> None:
+    """Record that delivery ``key`` posted message 1700000000.000100 as the card (``kw``
+    changes the card's incident, version or the delivery's own message)."""
+    values: dict[str, Any] = {
+        "instance": "slack",
+        "channel": "#incidents",
+        "incident_ref": "INC-7",
+        "channel_id": "C1",
+        "message_id": "1700000000.000100",
+        "version": 3,
+    }
+    values.update(kw)
+    store.record_post(key, **values)
+
+
 def test_delivery_lifecycle(store: IncidentStore) -> None:
     assert store.delivery("k1") is None
 
@@ -219,16 +234,7 @@ def test_an_attempt_learns_whether_the_one_before_may_have_posted(store: Inciden
         False,
     )
     begin(store, "k1")
-    store.record_post(
-        "k1",
-        instance="slack",
-        channel="#incidents",
-        incident_ref="INC-7",
-        channel_id="C1",
-        message_id="1700000000.000100",
-        version=4,
-        sent=("C1", "1700000000.000200"),
-    )
+    post(store, "k1", version=4, sent=("C1", "1700000000.000200"))
     done = store.delivery("k1")
     assert (done.status, done.message_id, done.outcome_unknown) == ("posted", "1700000000.000200", False)
     card = store.card("slack", "#incidents", "INC-7")
@@ -277,27 +283,11 @@ def test_a_failed_transaction_leaves_nothing_behind(store: IncidentStore) -> Non
     # record_post saves the card and marks the delivery in one transaction: a delivery never
     # begun fails it, and the card is not saved either.
     with pytest.raises(KeyError):
-        store.record_post(
-            "never-begun",
-            instance="slack",
-            channel="#incidents",
-            incident_ref="INC-9",
-            channel_id="C1",
-            message_id="1700000000.000100",
-            version=1,
-        )
+        post(store, "never-begun", incident_ref="INC-9", version=1)
     assert store.card("slack", "#incidents", "INC-9") is None
     # The connection went back to the pool clean: the next delivery goes through.
     begin(store, "k2")
-    store.record_post(
-        "k2",
-        instance="slack",
-        channel="#incidents",
-        incident_ref="INC-9",
-        channel_id="C1",
-        message_id="1700000000.000100",
-        version=1,
-    )
+    post(store, "k2", incident_ref="INC-9", version=1)
     assert store.card("slack", "#incidents", "INC-9") is not None
 
 
