@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from celery import Celery
+from celery.signals import worker_process_shutdown, worker_shutdown
 from kombu import Exchange, Queue
 
 from chatops_core.settings import Settings
@@ -79,4 +80,8 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
     runtime = runtime or Runtime(settings)
     register_tasks(app, runtime)
     register_maintenance(app, runtime)
+    # A pool process (or a solo worker) that ends sends the lock releases it left to send.
+    # Weakly held: the handlers go with the runtime (tests build many apps).
+    worker_process_shutdown.connect(runtime.on_shutdown)
+    worker_shutdown.connect(runtime.on_shutdown)
     return app

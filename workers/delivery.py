@@ -215,7 +215,10 @@ def deliver(
         return Result("delivered") if result.outcome == "stale" else result
 
     take = _lock_and_pace(runtime, slot, gap) if gated else None
-    with _lock(runtime, key, take=take) as held:
+    # Once the block ends the delivery is recorded (posted, or how the attempt failed), so the
+    # lock guards nothing more: its release goes out from the lock thread, and this task
+    # ends without waiting for Redis.
+    with _lock(runtime, key, take=take, release_later=True) as held:
         result = under_lock(held)
         if held is not None and runtime.counter is not None:
             # Counted in the round trip that releases the lock rather than in one of its own.
@@ -476,10 +479,15 @@ def hold_off(runtime: Runtime, instance: str, channel: str, error: RateLimited) 
         runtime.pacer.hold_off(pace_key, error.retry_after)
 
 
-def _lock(runtime: Runtime, name: str, *, take: Take | None = None) -> AbstractContextManager[Held | None]:
+def _lock(
+    runtime: Runtime, name: str, *, take: Take | None = None, release_later: bool = False
+) -> AbstractContextManager[Held | None]:
     """The delivery lock ``name`` (:class:`~workers.locks.Busy` when another copy holds it);
-    ``take``: how to take it (see :meth:`~workers.locks.LockKeeper.hold`)."""
-    return runtime.locks.hold(name, take=take) if runtime.locks is not None else nullcontext()
+    ``take``: how to take it, ``release_later``: whether the release may be left to the lock
+    thread (see :meth:`~workers.locks.LockKeeper.hold`)."""
+    if runtime.locks is None:
+        return nullcontext()
+    return runtime.locks.hold(name, take=take, release_later=release_later)
 
 
 def _lock_and_pace(runtime: Runtime, slot: tuple[str, float] | None, gap: tuple[str, float] | None) -> Take:

@@ -104,7 +104,13 @@ class Held:
 
 
 class LockKeeper:
-    """Takes locks in Redis and keeps the ones this process holds alive."""
+    """Takes locks in Redis and keeps the ones this process holds alive.
+
+    One thread per process renews the locks held, and sends the releases a holder left to
+    it (``hold(..., release_later=True)``): those go out as soon as the thread gets to
+    them, all that are waiting in one round trip, so the holder goes on at once instead of
+    waiting for Redis.
+    """
 
     def __init__(
         self,
@@ -121,18 +127,31 @@ class LockKeeper:
         self._ttl_ms = int(ttl * 1000)
         self._renew_every = renew_every
         self._held: dict[str, str] = {}
+        # Releases left to the thread: (key, token, commands), and how many were ever left
+        # and sent (flush() waits for the second to reach the first).
+        self._releases: list[tuple[str, str, Commands]] = []
+        self._left = 0
+        self._sent = 0
         self._mutex = threading.Lock()
+        self._changed = threading.Condition(self._mutex)
         self._thread: threading.Thread | None = None
         self._pid = 0
 
     @contextmanager
-    def hold(self, name: str, *, take: Take | None = None) -> Iterator[Held]:
+    def hold(self, name: str, *, take: Take | None = None, release_later: bool = False) -> Iterator[Held]:
         """Hold ``chatops:lock:<name>`` for the block; :class:`Busy` when it is taken.
 
         ``take(key, token, ttl_ms)``, if given, takes the lock in place of a plain ``SET NX``
         (say, together with what must be taken with it in the same round trip); it returns
         once the lock is set to ``token`` and raises (:class:`Busy` or its own exception)
         having taken nothing otherwise.
+
+        ``release_later``: the release (with what :meth:`Held.also` added) is left to this
+        process's lock thread, which sends it within moments (:meth:`flush` waits for it),
+        so the block's end waits for no round trip. For a lock whose holder has nothing left
+        to guard once the block ends (a delivery recorded as posted): another copy may find
+        it held a little longer. A process killed before the thread sent it leaves the lock
+        to expire (:data:`LOCK_TTL_SECONDS`), and its bookkeeping is lost.
         """
         key = f"chatops:lock:{name}"
         token = uuid.uuid4().hex
@@ -146,49 +165,107 @@ class LockKeeper:
         try:
             yield held
         finally:
+            recorded = Commands()
+            for commands in held.extra:
+                commands(recorded)
             with self._mutex:
                 self._held.pop(key, None)
-            self._let_go(key, token, held.extra)
+                if release_later:
+                    self._releases.append((key, token, recorded))
+                    self._left += 1
+                    self._changed.notify_all()
+            if not release_later:
+                self._let_go([(key, token, recorded)])
 
-    def _let_go(self, key: str, token: str, extra: list[Callable[[Commands], object]]) -> None:
-        # Release only our own lock (it may have expired and been taken by another).
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every release left to the lock thread so far has been sent (at most
+        ``timeout`` seconds); False if some were not."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            goal = self._left
+            while self._sent < goal:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._running():
+                    return False
+                self._changed.wait(left)
+        return True
+
+    def _let_go(self, releases: list[tuple[str, str, Commands]]) -> None:
+        """Release each lock (only if still ours: it may have expired and been taken by
+        another) with the commands that go with it, in one round trip."""
         try:
-            if not extra:
+            if len(releases) == 1 and not releases[0][2].keys:
+                key, token, _ = releases[0]
                 self._release(keys=[key], args=[token])
                 return
-            recorded = Commands()
-            for commands in extra:
-                commands(recorded)
-            _, failed = self._release_with(keys=[key, *recorded.keys], args=[token, *recorded.args])
+            pipe = self._redis.pipeline(transaction=False)
+            for key, token, recorded in releases:
+                # EVALSHA itself: a Script object in a pipeline costs a SCRIPT EXISTS round
+                # trip before every execute.
+                pipe.evalsha(
+                    self._release_with.sha, 1 + len(recorded.keys), key, *recorded.keys, token, *recorded.args
+                )
+            answers = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
-            log.warning("could not release %s (it expires by itself): %s", key, exc)
+            log.warning("could not release %s (they expire by themselves): %s", _keys(releases), exc)
             return
-        if failed:
-            log.warning("%d command(s) sent with the release of %s failed", failed, key)
+        for (key, token, recorded), answer in zip(releases, answers, strict=True):
+            if isinstance(answer, redis.exceptions.NoScriptError):
+                # Not loaded on this server yet (or flushed): the Script loads it and releases.
+                try:
+                    answer = self._release_with(keys=[key, *recorded.keys], args=[token, *recorded.args])
+                except redis.RedisError as exc:
+                    answer = exc
+            if isinstance(answer, Exception):
+                log.warning("could not release %s (it expires by itself): %s", key, answer)
+            elif answer[1]:
+                log.warning("%d command(s) sent with the release of %s failed", answer[1], key)
 
     def held(self) -> list[str]:
         with self._mutex:
             return list(self._held)
 
+    def _running(self) -> bool:
+        return self._thread is not None and self._pid == os.getpid() and self._thread.is_alive()
+
     def _keep(self, key: str, token: str) -> None:
         with self._mutex:
             self._held[key] = token
-            pid = os.getpid()
             # After a fork the parent's thread does not exist in the child: start our own.
-            if self._thread is None or self._pid != pid or not self._thread.is_alive():
-                self._pid = pid
-                self._thread = threading.Thread(target=self._renew_loop, name="chatops-locks", daemon=True)
+            if not self._running():
+                self._pid = os.getpid()
+                self._releases.clear()
+                self._left = self._sent = 0
+                self._thread = threading.Thread(target=self._run, name="chatops-locks", daemon=True)
                 self._thread.start()
 
-    def _renew_loop(self) -> None:
+    def _run(self) -> None:
+        renew_at = time.monotonic() + self._renew_every
         while True:
-            time.sleep(self._renew_every)
-            with self._mutex:
-                held = list(self._held.items())
-            for key, token in held:
-                try:
-                    renewed = self._renew(keys=[key], args=[token, self._ttl_ms])
-                    if not renewed and self._held.get(key) == token:
-                        log.warning("lost lock %s before the work under it ended", key)
-                except redis.RedisError as exc:
-                    log.warning("could not renew %s: %s", key, exc)
+            with self._changed:
+                while not self._releases and time.monotonic() < renew_at:
+                    self._changed.wait(renew_at - time.monotonic())
+                releases, self._releases = self._releases, []
+            if releases:
+                self._let_go(releases)
+                with self._changed:
+                    self._sent += len(releases)
+                    self._changed.notify_all()
+            if time.monotonic() >= renew_at:
+                self._renew_held()
+                renew_at = time.monotonic() + self._renew_every
+
+    def _renew_held(self) -> None:
+        with self._mutex:
+            held = list(self._held.items())
+        for key, token in held:
+            try:
+                renewed = self._renew(keys=[key], args=[token, self._ttl_ms])
+                if not renewed and self._held.get(key) == token:
+                    log.warning("lost lock %s before the work under it ended", key)
+            except redis.RedisError as exc:
+                log.warning("could not renew %s: %s", key, exc)
+
+
+def _keys(releases: list[tuple[str, str, Commands]]) -> str:
+    return ", ".join(key for key, _, _ in releases)

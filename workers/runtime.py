@@ -110,6 +110,17 @@ class Runtime:
         if self.counter is not None:
             count_outcome(writes, instance, outcome)
 
+    def settle(self, timeout: float = 5.0) -> None:
+        """Send what this process left to be sent later (lock releases and their bookkeeping),
+        as it ends; at most ``timeout`` seconds."""
+        locks = self.__dict__.get("locks")  # built only if it was used
+        if locks is not None and not locks.flush(timeout):
+            log.warning("lock releases still unsent after %.0fs; the locks expire by themselves", timeout)
+
+    def on_shutdown(self, **_: object) -> None:
+        """Celery's ``worker_process_shutdown`` and ``worker_shutdown``: :meth:`settle`."""
+        self.settle()
+
     def provider(self, instance: str) -> Provider:
         try:
             return self.providers[instance]

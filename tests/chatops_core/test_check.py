@@ -163,6 +163,8 @@ def test_a_scope_only_posting_needs_is_named_from_what_a_delivery_recorded(
     )
     with pytest.raises(Exception, match="missing_scope"):
         deliver(runtime, notification, "n1", "slack", "#incidents", slot_taken=True)
+    # The health goes out with the lock's release, which the lock thread sends.
+    assert runtime.locks is not None and runtime.locks.flush()
     health = read_health(redis_client)["slack"]
     assert health.consecutive_failures == 1
     assert health.last_error is not None and health.last_error.scope == "chat:write"
@@ -178,6 +180,7 @@ def test_a_scope_only_posting_needs_is_named_from_what_a_delivery_recorded(
     # The next post goes out (to another channel, whose pace is its own): the instance is
     # healthy again, and so is the check.
     deliver(runtime, notification, "n1", "slack", "#major-incidents", slot_taken=True)
+    assert runtime.locks.flush()
     assert read_health(redis_client)["slack"].consecutive_failures == 0
     code, out = _check(capsys)
     assert code == 0, out

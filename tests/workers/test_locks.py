@@ -125,3 +125,54 @@ def test_a_release_with_commands_loads_its_script_where_the_server_lacks_it(
         held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
     assert redis_client.exists("chatops:lock:n") == 0
     assert redis_client.hget("counts", "delivered") == b"1"
+
+
+def test_a_release_left_to_the_lock_thread_goes_out_without_the_holder_waiting(
+    redis_client: redis.Redis,
+) -> None:
+    keeper = LockKeeper(redis_client, ttl=5.0)
+    with keeper.hold("later", release_later=True) as held:
+        held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+    # No longer held by this process (nor renewed); its release and count go out from the
+    # lock thread: flush() waits for them.
+    assert keeper.held() == []
+    assert keeper.flush(timeout=10)
+    assert redis_client.exists("chatops:lock:later") == 0
+    assert redis_client.hget("counts", "delivered") == b"1"
+    # Several left at once all go out, each lock released only if still ours.
+    for name in ("a", "b", "c"):
+        with keeper.hold(name, release_later=True) as held:
+            if name == "b":
+                redis_client.set("chatops:lock:b", "someone-else", px=5000)
+            held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+    assert keeper.flush(timeout=10)
+    assert redis_client.get("chatops:lock:b") == b"someone-else"
+    assert not redis_client.exists("chatops:lock:a") and not redis_client.exists("chatops:lock:c")
+    assert redis_client.hget("counts", "delivered") == b"4"
+
+
+def test_a_worker_process_that_ends_sends_the_releases_it_left(
+    redis_client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pool process ends (Celery's worker_process_shutdown) right after a delivery: the
+    # worker's app has it wait for what its lock thread has not sent yet.
+    from celery.signals import worker_process_shutdown
+
+    from chatops_core.settings import Settings
+    from workers.celery_app import make_celery
+    from workers.runtime import Runtime
+
+    runtime = Runtime(Settings(broker_url=redis_url))
+    keeper = LockKeeper(redis_client, ttl=5.0)
+    runtime.__dict__["locks"] = keeper
+    flushed: list[bool] = []
+    flush = keeper.flush
+    monkeypatch.setattr(keeper, "flush", lambda timeout=5.0: flushed.append(flush(timeout)) or flushed[-1])
+    app = make_celery(runtime.settings, runtime)
+    with keeper.hold("ending", release_later=True) as held:
+        held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+    worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
+    assert flushed == [True]
+    assert redis_client.hget("counts", "delivered") == b"1"
+    assert redis_client.exists("chatops:lock:ending") == 0
+    del app
