@@ -157,6 +157,7 @@ class DeliveryRecords:
         _insert: Callable[..., Any]
         _engine: Engine
         _writer: Engine
+        _verify_connection: Callable[[dict[Any, Any]], None] | None
 
         def _writing(self) -> AbstractContextManager[Session]: ...
 
@@ -164,7 +165,7 @@ class DeliveryRecords:
 
     @cached_property
     def _driver(self) -> DriverStatements:
-        return DriverStatements(self._engine)
+        return DriverStatements(self._engine, self._verify_connection)
 
     # --- deliveries -----------------------------------------------------------------
 

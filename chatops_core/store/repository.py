@@ -143,7 +143,9 @@ def _replay(snapshot: dict[str, Any]) -> Applied:
     return Applied(incident=incident.model_copy(update=times), effects=effects, replayed=True)
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL) -> tuple[Engine, Callable[[dict[Any, Any]], None] | None]:
+    """The engine, and the check its checkouts make that a kept connection should make too
+    (see :func:`_never_recreate`; None for a database in memory or given as a URI)."""
     database = url.database or ""
     in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
     connect_args: dict[str, Any] = {
@@ -151,6 +153,7 @@ def _sqlite_engine(url: URL) -> Engine:
         "check_same_thread": False,
         "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
     }
+    verify = None
     if in_memory:
         # One shared connection, or every connection would see its own empty database.
         engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
@@ -159,7 +162,7 @@ def _sqlite_engine(url: URL) -> Engine:
         if not database.startswith("file:"):
             path = Path(database).expanduser().resolve()
             path.parent.mkdir(parents=True, exist_ok=True)
-            _never_recreate(engine, path)
+            verify = _never_recreate(engine, path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -187,10 +190,10 @@ def _sqlite_engine(url: URL) -> Engine:
         writer = connection.get_execution_options().get(_WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
-    return engine
+    return engine, verify
 
 
-def _never_recreate(engine: Engine, path: Path) -> None:
+def _never_recreate(engine: Engine, path: Path) -> Callable[[dict[Any, Any]], None]:
     """Once the database at ``path`` exists, open it only as it is: never a fresh empty one.
 
     SQLite creates a missing database file on open, so a data directory deleted under a
@@ -215,14 +218,20 @@ def _never_recreate(engine: Engine, path: Path) -> None:
         found = path.stat()
         record.info["chatops_sqlite_file"] = (found.st_dev, found.st_ino)
 
-    @event.listens_for(engine, "checkout")
-    def _same_file(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    def same_file(info: dict[Any, Any]) -> None:
+        """Raise unless the connection whose record has ``info`` still has the database file."""
         try:
             found = path.stat()
         except FileNotFoundError:
             raise DisconnectionError(f"the database file {path} is gone") from None
-        if record.info.get("chatops_sqlite_file") != (found.st_dev, found.st_ino):
+        if info.get("chatops_sqlite_file") != (found.st_dev, found.st_ino):
             raise DisconnectionError(f"the database file {path} was replaced")
+
+    @event.listens_for(engine, "checkout")
+    def _same_file(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        same_file(record.info)
+
+    return same_file
 
 
 class IncidentStore(DeliveryRecords, PeopleRecords, AuditRecords):
@@ -245,8 +254,10 @@ class IncidentStore(DeliveryRecords, PeopleRecords, AuditRecords):
         """
         self._url = normalize_database_url(url)
         backend = self._url.get_backend_name()
+        # What the pool checks at a checkout, for the connections the delivery path keeps.
+        self._verify_connection: Callable[[dict[Any, Any]], None] | None = None
         if backend == "sqlite":
-            self._engine = _sqlite_engine(self._url)
+            self._engine, self._verify_connection = _sqlite_engine(self._url)
             self._insert: Callable[..., Any] = sqlite.insert
         elif backend == "postgresql":
             self._engine = create_engine(self._url, pool_pre_ping=True)
@@ -346,6 +357,9 @@ class IncidentStore(DeliveryRecords, PeopleRecords, AuditRecords):
 
     def close(self) -> None:
         """Close every pooled connection."""
+        driver = self.__dict__.get("_driver")  # built only if the delivery path ran
+        if driver is not None:
+            driver.close()
         self._engine.dispose()
 
     # --- transactions -------------------------------------------------------------

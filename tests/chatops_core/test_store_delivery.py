@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import sqlalchemy.exc
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from chatops_core.models import Severity, Status
 from chatops_core.state import Action
-from chatops_core.store import IncidentStore
+from chatops_core.store import IncidentStore, driver
 from chatops_core.store.delivery import Card, DeliveryStatus
 from chatops_core.store.repository import normalize_database_url
 from chatops_core.store.schema import DeliveryRow
@@ -279,6 +279,31 @@ def test_the_delivery_path_and_the_orm_read_the_same_record(store: IncidentStore
     assert seen is not None and seen.updated_at == again.updated_at > later
 
 
+def test_a_delivery_keeps_one_connection_for_its_transactions(store: IncidentStore) -> None:
+    # The delivery path keeps its thread's connection instead of a checkout per transaction;
+    # the checks a checkout makes still run (see the tests below).
+    checkouts: list[int] = []
+
+    def counted(*_: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(store._engine, "checkout", counted)
+    try:
+        for number in range(3):
+            key = f"k{number}"
+            store.delivery_and_card(key, "slack", "#incidents", "INC-7")
+            begin(store, key)
+            post(store, key)
+        assert len(checkouts) <= 1
+        # Another thread keeps a connection of its own.
+        worker = threading.Thread(target=lambda: begin(store, "k-other"))
+        worker.start()
+        worker.join(WAIT_SECONDS)
+        assert len(checkouts) <= 2 and store.delivery("k-other") is not None
+    finally:
+        event.remove(store._engine, "checkout", counted)
+
+
 def test_a_failed_transaction_leaves_nothing_behind(store: IncidentStore) -> None:
     # record_post saves the card and marks the delivery in one transaction: a delivery never
     # begun fails it, and the card is not saved either.
@@ -316,7 +341,9 @@ def test_a_database_out_of_reach_fails_as_sqlalchemy_reports_it(tmp_path: Path) 
 
 
 @pytest.mark.postgres
-def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
+def test_a_connection_the_server_dropped_is_replaced(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = IncidentStore(postgres_url)
     store.upgrade()
     begin(store, "k1")
@@ -332,6 +359,16 @@ def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
                 cursor.run("delivery", {"k": "k1"})
         # Dropped from the pool, so the next call gets a new connection and works.
         assert raised.value.connection_invalidated
+        found, _ = store.delivery_and_card("k1", "slack", "#incidents", "INC-7")
+        assert found is not None and found.key == "k1"
+        # A kept connection that sat unused is pinged first (as the pool's pre-ping would):
+        # one the server ended meanwhile is replaced without failing the call.
+        monkeypatch.setattr(driver, "IDLE_CHECK_SECONDS", 0.0)
+        with store._driver.transaction(write=False) as cursor:
+            cursor._cursor.execute("SELECT pg_backend_pid()")
+            (pid,) = cursor._cursor.fetchone()
+        with admin.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         found, _ = store.delivery_and_card("k1", "slack", "#incidents", "INC-7")
         assert found is not None and found.key == "k1"
     finally:
