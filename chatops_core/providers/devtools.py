@@ -55,6 +55,8 @@ import json
 import os
 import secrets
 import sys
+import threading
+import urllib.request
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
@@ -258,6 +260,125 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(tmp, path)
+
+
+# Sessions of `chatops simulate` a playground remembers at the most.
+MAX_SESSIONS = 200
+# How long a playground waits for `chatops simulate` to take an answer it passes on.
+FORWARD_TIMEOUT_SECONDS = 5.0
+
+
+def print_line(line: str) -> None:
+    """A playground's printed line, on the console at once."""
+    print(line, flush=True)
+
+
+def forward_answer(url: str, body: Any) -> None:
+    """Pass ``body`` (as JSON) on to the `chatops simulate` that waits at ``url``; one that is
+    gone (or a URL that is no URL) is no error."""
+    try:
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_SECONDS) as resp:  # noqa: S310 - local
+            resp.read()
+    except (OSError, ValueError):
+        pass
+
+
+def keep_latest(kept: dict[str, Any], most: int) -> None:
+    """Drop the oldest entries of ``kept`` (in insertion order) beyond ``most``."""
+    while len(kept) > most:
+        kept.pop(next(iter(kept)))
+
+
+class SessionRefused(Exception):
+    """A session request a playground cannot serve: the HTTP status and the message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class LocalPlayground:
+    """What the playgrounds built on the test suite's local server of their platform share.
+
+    A subclass calls ``super().__init__(platform, host, out, name)`` (a playground listens on
+    127.0.0.1 only; ``out`` receives each printed line, :func:`print_line` by default; ``name``
+    prefixes each line), then sets ``_server``: the local server, with ``start()``, ``stop()``,
+    ``url`` and ``api_url``. It answers the simulate side of the playground with
+    :meth:`open_session` and :meth:`names`; :meth:`own_answer` serves both, for the server's
+    request handler to ask before it plays the platform.
+    """
+
+    _server: Any
+
+    def __init__(self, platform: str, host: str, out: Callable[[str], None] | None, name: str) -> None:
+        if host != "127.0.0.1":
+            raise ConfigError(f"the {platform} playground listens on 127.0.0.1 only")
+        self._out = out or print_line
+        self._name = name
+        self._lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        """The local server's base URL."""
+        return str(self._server.url)
+
+    @property
+    def api_url(self) -> str:
+        """Where the provider's client is pointed."""
+        return str(self._server.api_url)
+
+    @property
+    def server(self) -> Any:
+        """The platform's stand-in itself: its users, channels, posts, and the requests it builds."""
+        return self._server
+
+    # -- simulate's side -----------------------------------------------------------------
+    def names(self) -> dict[str, str]:
+        """Every user and channel id the playground knows, with its name."""
+        raise NotImplementedError
+
+    def open_session(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Register a `chatops simulate` run (see the module's docstring); raises
+        :class:`SessionRefused` for one it cannot serve."""
+        raise NotImplementedError
+
+    def own_answer(self, method: str, path: str, raw: bytes) -> tuple[int, Any, dict[str, str]] | None:
+        """The answer to a request of the simulate side (a session, the names), None for any
+        other request (the platform's own)."""
+        if path == SESSION_PATH and method == "POST":
+            return self._session_answer(raw)
+        if path == NAMES_PATH and method == "GET":
+            return 200, self.names(), {}
+        return None
+
+    def _session_answer(self, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        try:
+            request = json.loads(raw or b"{}")
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            return 400, {"message": "a JSON object is expected"}, {}
+        try:
+            return 200, self.open_session(request), {}
+        except SessionRefused as exc:
+            return exc.status, {"message": exc.message}, {}
+
+    # -- printing ------------------------------------------------------------------------
+    def _say(self, lines: list[str]) -> None:
+        with self._lock:
+            for line in lines:
+                self._out(line)
 
 
 # The checkout this package runs from, when it runs from one (``make run``).

@@ -15,26 +15,17 @@ from collections.abc import Callable
 from typing import Any
 
 from chatops_core.errors import ChatOpsError
+from chatops_core.providers.cli import add_instance_option, add_platform_command, chosen_instance
 from chatops_core.providers.discord import commands
 from chatops_core.providers.discord.channels import invite_url
 from chatops_core.providers.discord.client import DiscordClient
 from chatops_core.providers.discord.config import SNOWFLAKE, DiscordSettings
 
 
-def _instance(settings: Any, wanted: str | None) -> tuple[str, DiscordSettings] | None:
-    found = {name: conf for name, conf in settings.providers.items() if isinstance(conf, DiscordSettings)}
-    if wanted:
-        conf = found.get(wanted)
-        return (wanted, conf) if conf is not None else None
-    return next(iter(found.items()), None)
-
-
 def register(args: argparse.Namespace, load_settings: Callable[[argparse.Namespace], Any]) -> int:
     settings = load_settings(args)
-    chosen = _instance(settings, args.instance)
+    chosen = chosen_instance(settings, DiscordSettings, args.instance, "Discord", "discord")
     if chosen is None:
-        which = f"instance {args.instance!r}" if args.instance else "instance"
-        print(f'chatops: no Discord {which} is configured (type = "discord")', file=sys.stderr)
         return 2
     name, conf = chosen
     if args.guild is not None and not SNOWFLAKE.match(args.guild):
@@ -63,12 +54,12 @@ def register(args: argparse.Namespace, load_settings: Callable[[argparse.Namespa
 
 def add_commands(sub: Any, load_settings: Callable[[argparse.Namespace], Any]) -> None:
     """``chatops discord …`` (see :func:`chatops_core.cli._add_provider_commands`)."""
-    parser = sub.add_parser("discord", help="Discord: register the /im command")
-    inner = parser.add_subparsers(dest="discord_command", required=True)
-    reg = inner.add_parser("register", help="put the /im command definition (bulk overwrite, idempotent)")
-    reg.add_argument(
-        "--config", default=argparse.SUPPRESS, help="TOML configuration file (else CHATOPS_CONFIG)"
+    reg = add_platform_command(
+        sub,
+        ("discord", "Discord: register the /im command"),
+        ("register", "put the /im command definition (bulk overwrite, idempotent)"),
+        register,
+        load_settings,
     )
     reg.add_argument("--guild", help="register in this server only (shows at once); default: globally")
-    reg.add_argument("--instance", help="the Discord instance to use (default: the first configured)")
-    reg.set_defaults(func=lambda args: register(args, load_settings))
+    add_instance_option(reg, "Discord")

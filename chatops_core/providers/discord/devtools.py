@@ -11,13 +11,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import secrets
-import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -29,7 +26,6 @@ from chatops_core.commands.grammar import INCIDENT_ID_RE, parse_severity, severi
 from chatops_core.errors import ConfigError
 from chatops_core.models import Actor
 from chatops_core.providers import devtools
-from chatops_core.providers.devtools import NAMES_PATH, SESSION_PATH
 from chatops_core.providers.discord import commands, inbound
 from chatops_core.providers.discord.config import DiscordSettings
 
@@ -255,7 +251,7 @@ def _local_server() -> ModuleType:
     return devtools.local_server_module(_LOCAL_SERVER_MODULE, "Discord")
 
 
-class DiscordPlayground:
+class DiscordPlayground(devtools.LocalPlayground):
     """A local Discord that prints what the bot does there, by name.
 
     One guild with users ``alice``, ``bob`` and ``carol`` and text channels ``general``,
@@ -275,12 +271,9 @@ class DiscordPlayground:
         *,
         name: str = INSTANCE,
     ) -> None:
-        if host != "127.0.0.1":
-            raise ConfigError("the Discord playground listens on 127.0.0.1 only")
+        super().__init__("Discord", host, out, name)
         module = _local_server()
-        self._out = out or print
-        self._name = name
-        self._lock = threading.Lock()
+        self._module = module
         self._forward: dict[str, str] = {}
         playground = self
         token = secrets.token_urlsafe(40)
@@ -289,20 +282,15 @@ class DiscordPlayground:
             def _handle(
                 self, method: str, target: str, headers: Mapping[str, str], raw: bytes
             ) -> tuple[int, Any, dict[str, str]]:
-                path = target.split("?", 1)[0]
-                if path == SESSION_PATH and method == "POST":
-                    return playground._session(self, module, raw)
-                if path == NAMES_PATH and method == "GET":
-                    with self._lock:
-                        names = {u["id"]: u["username"] for u in self._users.values()}
-                        names.update({c["id"]: c["name"] for c in self._channels.values()})
-                    return 200, names, {}
+                own = playground.own_answer(method, target.split("?", 1)[0], raw)
+                if own is not None:
+                    return own
                 with self._lock:
                     answer = super()._handle(method, target, headers, raw)
                     call = self._calls[-1]
                     line = playground._describe(self, call)
                 if line:
-                    playground._say(line)
+                    playground._say([line])
                 playground._pass_on(call)
                 return answer  # type: ignore[no-any-return]
 
@@ -312,25 +300,6 @@ class DiscordPlayground:
             self._server.add_user(user, user_id=simulated_snowflake(f"user:{user}"))
         for channel in CHANNELS:
             self._server.add_channel(channel, channel_id=simulated_snowflake(f"channel:{channel}"))
-
-    # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return str(self._server.url)
-
-    @property
-    def api_url(self) -> str:
-        return str(self._server.api_url)
-
-    @property
-    def server(self) -> Any:
-        return self._server
 
     def config_toml(self, instance: str) -> str:
         quote = json.dumps
@@ -355,16 +324,22 @@ class DiscordPlayground:
         )
 
     # -- simulate's side -------------------------------------------------------------------
-    def _session(self, fake: Any, module: ModuleType, raw: bytes) -> tuple[int, Any, dict[str, str]]:
-        try:
-            asked = json.loads(raw or b"{}")
-        except ValueError:
-            return 400, {"message": "not JSON"}, {}
+    def names(self) -> dict[str, str]:
+        """Every user and channel id the playground knows, with its name."""
+        fake = self._server
+        with fake._lock:
+            names = {u["id"]: u["username"] for u in fake._users.values()}
+            names.update({c["id"]: c["name"] for c in fake._channels.values()})
+        return names
+
+    def open_session(self, asked: Mapping[str, Any]) -> dict[str, Any]:
+        """Make the simulated interaction's token known, deferred, and where its answers go."""
+        fake, module = self._server, self._module
         with fake._lock:
             name = str(asked.get("channel_name") or "incidents").lstrip("#")
             channel = fake._find_channel(str(asked.get("channel_id") or "")) or fake._find_channel(name)
             if channel is None:
-                return 404, {"message": f"no channel {name!r} in the playground"}, {}
+                raise devtools.SessionRefused(404, f"no channel {name!r} in the playground")
             user_id = str(asked.get("user_id") or DEFAULT_USER_ID)
             if user_id not in fake._users:
                 fake.add_user(str(asked.get("user_name") or "simulator"), user_id=user_id)
@@ -379,11 +354,7 @@ class DiscordPlayground:
         if isinstance(forward, str) and forward:
             with self._lock:
                 self._forward[trigger] = forward
-        return (
-            200,
-            {"channel_id": channel["id"], "channel_name": channel["name"], "reply_url": forward or ""},
-            {},
-        )
+        return {"channel_id": channel["id"], "channel_name": channel["name"], "reply_url": forward or ""}
 
     def _pass_on(self, call: Any) -> None:
         if (
@@ -395,19 +366,10 @@ class DiscordPlayground:
         token = call.path.split("/")[5] if len(call.path.split("/")) > 5 else ""
         with self._lock:
             forward = self._forward.get(token)
-        if not forward:
-            return
-        request = urllib.request.Request(
-            forward, data=json.dumps(call.json).encode(), headers={"Content-Type": JSON_TYPE}, method="POST"
-        )
-        with contextlib.suppress(OSError):
-            urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - simulate's local listener
+        if forward:
+            devtools.forward_answer(forward, call.json)
 
     # -- printing --------------------------------------------------------------------------
-    def _say(self, line: str) -> None:
-        with self._lock:
-            self._out(line)
-
     def _describe(self, fake: Any, call: Any) -> str | None:
         if not call.ok:
             if call.status == 429:

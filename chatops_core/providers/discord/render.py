@@ -23,7 +23,8 @@ from typing import Any
 
 from chatops_core.cards import IncidentCard
 from chatops_core.commands.grammar import DEFAULT_SEVERITY, TITLE_MAX_LENGTH, severity_word
-from chatops_core.models import Incident, Reply, Severity, TimelineEntry
+from chatops_core.models import Incident, Reply, Severity
+from chatops_core.providers.render import AnswerStyle, answer_markdown
 
 CONTENT_MAX = 2000
 EMBED_TITLE_MAX = 256
@@ -273,55 +274,27 @@ def alert_message(card: IncidentCard, card_link: str | None, *, ref: str | None 
 
 
 # -- answers -----------------------------------------------------------------------------
-def _incident_lines(incident: Incident, instance: str) -> list[str]:
-    lines = [
-        f"**{plain(incident.id)}: {plain(incident.title)}**",
-        f"{SEVERITY_EMOJI[incident.severity]} {incident.severity.value} · "
-        f"{incident.status.value.capitalize()} · Commander: {commander(incident, instance)}",
-    ]
-    if incident.description:
-        lines.append(plain(incident.description, 500))
-    if incident.resolution:
-        lines.append(f"**Resolution:** {plain(incident.resolution, 500)}")
-    return lines
-
-
-def _timeline_lines(entries: list[TimelineEntry]) -> list[str]:
-    shown = entries[-MAX_TIMELINE_ENTRIES:]
-    lines = ["**Timeline**"]
-    if len(entries) > len(shown):
-        lines.append(f"_{len(entries) - len(shown)} earlier entries not shown_")
-    for entry in shown:
-        lines.append(
-            f"- {age(entry.at)} **{entry.kind.value.replace('_', ' ')}** {plain(entry.actor, 80)}: "
-            f"{plain(entry.text, 200)}"
-        )
-    return lines
-
-
-def _list_lines(incidents: list[Incident], instance: str) -> list[str]:
-    shown = incidents[:MAX_LISTED_INCIDENTS]
-    lines = [
-        f"- {SEVERITY_EMOJI[inc.severity]} **{plain(inc.id)}** {inc.severity.value} · "
-        f"{inc.status.value.capitalize()} · {plain(inc.title, 100)} · {commander(inc, instance)}"
-        for inc in shown
-    ]
-    if len(incidents) > len(shown):
-        lines.append(f"_and {len(incidents) - len(shown)} more_")
-    return lines
+ANSWER_STYLE = AnswerStyle(
+    plain=plain,
+    max_timeline_entries=MAX_TIMELINE_ENTRIES,
+    max_listed_incidents=MAX_LISTED_INCIDENTS,
+    description_max=500,
+    actor_max=80,
+    entry_max=200,
+    listed_title_max=100,
+    severity_marks=SEVERITY_EMOJI,
+    when=age,
+)
 
 
 def reply_content(reply: Reply, instance: str) -> str:
     """An answer in Markdown (at most 2000 characters): the text, the incident, its
     timeline or a list. The answer's own text is the service's, so it is only defused."""
-    parts = [defuse(reply.text)]
-    if reply.incident is not None:
-        parts.append("\n".join(_incident_lines(reply.incident, instance)))
-    if reply.timeline:
-        parts.append("\n".join(_timeline_lines(reply.timeline)))
-    if reply.incidents:
-        parts.append("\n".join(_list_lines(reply.incidents, instance)))
-    return cut("\n\n".join(parts), CONTENT_MAX)
+
+    def named(incident: Incident) -> str:
+        return commander(incident, instance)
+
+    return cut(answer_markdown(reply, defuse(reply.text), ANSWER_STYLE, named), CONTENT_MAX)
 
 
 def reply_message(reply: Reply, instance: str, *, ephemeral: bool) -> dict[str, Any]:

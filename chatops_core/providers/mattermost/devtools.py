@@ -30,18 +30,14 @@ import hashlib
 import json
 import re
 import secrets
-import threading
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from chatops_core.errors import ConfigError
 from chatops_core.models import Actor
 from chatops_core.providers import devtools
-from chatops_core.providers.devtools import NAMES_PATH, SESSION_PATH
 from chatops_core.providers.mattermost.config import MattermostSettings
 
 __all__ = [
@@ -66,9 +62,6 @@ USER_AGENT = "Mattermost-Bot/1.1"
 _ID_ALPHABET = "ybndrfg8ejkmcpqxot1uwisza345h769"
 # Lines of one post printed after its first; the rest is counted.
 MAX_PRINTED_LINES = 8
-# Sessions of `chatops simulate` remembered (each holds one response URL).
-MAX_SESSIONS = 200
-FORWARD_TIMEOUT_SECONDS = 5.0
 
 
 def simulated_id(name: str) -> str:
@@ -298,7 +291,7 @@ class _Session:
     forward_url: str | None
 
 
-class MattermostPlayground:
+class MattermostPlayground(devtools.LocalPlayground):
     """A local Mattermost that prints what the bot does there.
 
     One team with users ``alice``, ``bob`` and ``carol`` and channels ``town-square``,
@@ -321,11 +314,8 @@ class MattermostPlayground:
         *,
         name: str = "mm",
     ) -> None:
-        if host != "127.0.0.1":
-            raise ConfigError("the Mattermost playground listens on 127.0.0.1 only")
+        super().__init__("Mattermost", host, out, name)
         module = _local_server()
-        self._out = out or _print
-        self._name = name
         self._actions_secret = secrets.token_hex(24)
         self._sessions: dict[str, _Session] = {}  # by response URL hook id
         self._triggers: dict[str, _Session] = {}  # a simulated command's trigger id
@@ -336,10 +326,9 @@ class MattermostPlayground:
                 self, method: str, target: str, headers: Mapping[str, str], raw: bytes
             ) -> tuple[int, Any, dict[str, str]]:
                 path = urlsplit(target).path
-                if path == SESSION_PATH and method == "POST":
-                    return playground._session_answer(raw)
-                if path == NAMES_PATH and method == "GET":
-                    return 200, playground.names(), {}
+                own = playground.own_answer(method, path, raw)
+                if own is not None:
+                    return own
                 with self._lock:
                     before = playground._before(self, method, path)
                     answer = super()._handle(method, target, headers, raw)
@@ -349,7 +338,7 @@ class MattermostPlayground:
                 if lines:
                     playground._say(lines)
                 if forward is not None:
-                    _forward(*forward)
+                    devtools.forward_answer(*forward)
                 return answer  # type: ignore[no-any-return]
 
             def _check_trigger(self, trigger_id: str) -> str:
@@ -377,30 +366,6 @@ class MattermostPlayground:
                 members=[*members, self._server.bot_user_id],
                 channel_id=simulated_id(f"channel:{channel}"),
             )
-        self._lock = threading.Lock()
-
-    # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        """The server's base URL (the provider's ``url``)."""
-        return str(self._server.url)
-
-    @property
-    def api_url(self) -> str:
-        """Where REST API v4 is: ``{url}/api/v4``."""
-        return str(self._server.api_url)
-
-    @property
-    def server(self) -> Any:
-        """The Mattermost stand-in itself: its users, channels, posts, and the requests it
-        builds (a slash command, a click on a posted button, a dialog submission)."""
-        return self._server
 
     def config_toml(self, instance: str, *, webhook_url: str | None = None) -> str:
         """The ``[providers.<instance>]`` block that points an instance at this playground."""
@@ -470,18 +435,8 @@ class MattermostPlayground:
             if trigger:
                 self._triggers[trigger] = session
             for kept in (self._sessions, self._triggers):
-                while len(kept) > MAX_SESSIONS:
-                    kept.pop(next(iter(kept)))
+                devtools.keep_latest(kept, devtools.MAX_SESSIONS)
             return {"channel_id": channel.id, "channel_name": channel.name, "reply_url": reply_url}
-
-    def _session_answer(self, raw: bytes) -> tuple[int, Any, dict[str, str]]:
-        try:
-            request = json.loads(raw or b"{}")
-        except ValueError:
-            request = None
-        if not isinstance(request, dict):
-            return 400, {"message": "a JSON object is expected"}, {}
-        return 200, self.open_session(request), {}
 
     def _forward_of(self, call: Any) -> tuple[str, Any] | None:
         """Where to pass on what a call showed the person (an answer, a dialog), if anyone
@@ -502,11 +457,6 @@ class MattermostPlayground:
         return session.forward_url, body
 
     # -- printing ------------------------------------------------------------------------
-    def _say(self, lines: list[str]) -> None:
-        with self._lock:
-            for line in lines:
-                self._out(line)
-
     def _before(self, fake: Any, method: str, path: str) -> Any:
         """What a call may change, as it stands before the call: the members of a channel
         someone is added to."""
@@ -605,10 +555,6 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _print(line: str) -> None:
-    print(line, flush=True)
-
-
 def _first_line(post: Mapping[str, Any], lines: list[str]) -> str:
     """The line that stands for a post: its message's first line, else its card's summary
     (the attachment's fallback), else its first line of text."""
@@ -650,15 +596,3 @@ def _is_card_fact(line: str, post: Mapping[str, Any]) -> bool:
 def _fields_start(attachment: Mapping[str, Any]) -> str:
     fields = [f for f in attachment.get("fields") or [] if isinstance(f, dict) and f.get("title")]
     return f"{plain_text(str(fields[0]['title']))}: " if fields else "\x00"
-
-
-def _forward(url: str, body: Any) -> None:
-    """Pass an answer on to the `chatops simulate` that waits for it; a gone one is no error."""
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_SECONDS) as resp:
-            resp.read()
-    except (OSError, ValueError):
-        pass

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from chatops_core.cards import IncidentCard, age
 from chatops_core.commands.grammar import severity_word
-from chatops_core.models import Incident, Reply, Severity, TimelineEntry
+from chatops_core.models import Incident, Reply, Severity
 from chatops_core.providers.mattermost import actions as card_actions
+from chatops_core.providers.render import AnswerStyle, answer_markdown
 
 # A post's message is at most 16383 characters; attachment text is kept well under it.
 MESSAGE_MAX = 16000
@@ -241,42 +242,12 @@ def alert_message(card: IncidentCard, card_link: str | None) -> str:
     return "\n".join(lines)
 
 
-def _incident_lines(incident: Incident, instance: str, usernames: Mapping[str, str] | None) -> list[str]:
-    lines = [
-        f"**{plain(incident.id)}: {plain(incident.title)}**",
-        f"{SEVERITY_EMOJI[incident.severity]} {incident.severity.value} · "
-        f"{incident.status.value.capitalize()} · Commander: {commander(incident, instance, usernames)}",
-    ]
-    if incident.description:
-        lines.append(plain(incident.description, 1000))
-    if incident.resolution:
-        lines.append(f"**Resolution:** {plain(incident.resolution, 1000)}")
-    return lines
-
-
-def _timeline_lines(entries: list[TimelineEntry]) -> list[str]:
-    shown = entries[-MAX_TIMELINE_ENTRIES:]
-    lines = ["**Timeline**"]
-    if len(entries) > len(shown):
-        lines.append(f"_{len(entries) - len(shown)} earlier entries not shown_")
-    for entry in shown:
-        at = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        lines.append(
-            f"- {at} **{entry.kind.value.replace('_', ' ')}** {plain(entry.actor)}: {plain(entry.text, 500)}"
-        )
-    return lines
-
-
-def _list_lines(incidents: list[Incident], instance: str, usernames: Mapping[str, str] | None) -> list[str]:
-    shown = incidents[:MAX_LISTED_INCIDENTS]
-    lines = [
-        f"- {SEVERITY_EMOJI[inc.severity]} **{plain(inc.id)}** {inc.severity.value} · "
-        f"{inc.status.value.capitalize()} · {plain(inc.title, 200)} · {commander(inc, instance, usernames)}"
-        for inc in shown
-    ]
-    if len(incidents) > len(shown):
-        lines.append(f"_and {len(incidents) - len(shown)} more_")
-    return lines
+ANSWER_STYLE = AnswerStyle(
+    plain=plain,
+    max_timeline_entries=MAX_TIMELINE_ENTRIES,
+    max_listed_incidents=MAX_LISTED_INCIDENTS,
+    severity_marks=SEVERITY_EMOJI,
+)
 
 
 def reply_message(reply: Reply, instance: str, usernames: Mapping[str, str] | None = None) -> str:
@@ -285,14 +256,11 @@ def reply_message(reply: Reply, instance: str, usernames: Mapping[str, str] | No
     The answer's own text is the service's (command help uses backticks), so it is only
     defused, not escaped.
     """
-    parts = [defuse(reply.text)]
-    if reply.incident is not None:
-        parts.append("\n".join(_incident_lines(reply.incident, instance, usernames)))
-    if reply.timeline:
-        parts.append("\n".join(_timeline_lines(reply.timeline)))
-    if reply.incidents:
-        parts.append("\n".join(_list_lines(reply.incidents, instance, usernames)))
-    return cut("\n\n".join(parts), MESSAGE_MAX)
+
+    def named(incident: Incident) -> str:
+        return commander(incident, instance, usernames)
+
+    return cut(answer_markdown(reply, defuse(reply.text), ANSWER_STYLE, named), MESSAGE_MAX)
 
 
 def offer_form_attachment(text: str, action_url: str | None, context: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chatops_core.commands.grammar import USAGE, CommandName
+from chatops_core.providers.cli import add_instance_option, add_platform_command, chosen_instance
 from chatops_core.providers.teams.config import TeamsSettings
 
 MANIFEST_VERSION = "1.27"
@@ -175,20 +176,10 @@ def package(conf: TeamsSettings, public_url: str) -> bytes:
     return buffer.getvalue()
 
 
-def _instance(settings: Any, wanted: str | None) -> tuple[str, TeamsSettings] | None:
-    found = {name: conf for name, conf in settings.providers.items() if isinstance(conf, TeamsSettings)}
-    if wanted:
-        conf = found.get(wanted)
-        return (wanted, conf) if conf is not None else None
-    return next(iter(found.items()), None)
-
-
 def write_manifest(args: argparse.Namespace, load_settings: Callable[[argparse.Namespace], Any]) -> int:
     settings = load_settings(args)
-    chosen = _instance(settings, args.instance)
+    chosen = chosen_instance(settings, TeamsSettings, args.instance, "Teams", "teams")
     if chosen is None:
-        which = f"instance {args.instance!r}" if args.instance else "instance"
-        print(f'chatops: no Teams {which} is configured (type = "teams")', file=sys.stderr)
         return 2
     name, conf = chosen
     if not conf.bot_mode:
@@ -218,12 +209,12 @@ def write_manifest(args: argparse.Namespace, load_settings: Callable[[argparse.N
 
 def add_commands(sub: Any, load_settings: Callable[[argparse.Namespace], Any]) -> None:
     """``chatops teams …`` (see :func:`chatops_core.cli._add_provider_commands`)."""
-    parser = sub.add_parser("teams", help="Microsoft Teams: the bot's app package")
-    inner = parser.add_subparsers(dest="teams_command", required=True)
-    man = inner.add_parser("manifest", help="write the Teams app package (manifest.json and icons, zipped)")
-    man.add_argument(
-        "--config", default=argparse.SUPPRESS, help="TOML configuration file (else CHATOPS_CONFIG)"
+    man = add_platform_command(
+        sub,
+        ("teams", "Microsoft Teams: the bot's app package"),
+        ("manifest", "write the Teams app package (manifest.json and icons, zipped)"),
+        write_manifest,
+        load_settings,
     )
     man.add_argument("--out", help="the zip file to write (default: teams-app-<instance>.zip)")
-    man.add_argument("--instance", help="the Teams instance to use (default: the first configured)")
-    man.set_defaults(func=lambda args: write_manifest(args, load_settings))
+    add_instance_option(man, "Teams")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import threading
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
@@ -42,7 +41,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from chatops_core.errors import ConfigError
 from chatops_core.models import Actor
 from chatops_core.providers import devtools
-from chatops_core.providers.devtools import NAMES_PATH, SESSION_PATH
 from chatops_core.providers.teams.config import BOT_ISSUER, TeamsSettings
 from chatops_core.providers.teams.inbound import WORKING_ON_IT, html_text
 from chatops_core.providers.teams.verify import hmac_authorization
@@ -73,8 +71,6 @@ SIMULATOR_KEY_PATH = "/playground/simulator-key"
 SIMULATOR_KID = "chatops-simulator"
 TOKEN_LIFETIME_SECONDS = 300
 ADAPTIVE_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-FORWARD_TIMEOUT_SECONDS = 5.0
-MAX_SESSIONS = 200
 DEFAULT_USER_NAME = "simulator"
 _NAMESPACE = uuid.UUID("6f1d7a4e-8c1b-4a57-9b8e-3c2f0d9e5a11")
 
@@ -222,7 +218,7 @@ def _simulator_key(settings: TeamsSettings) -> bytes:
             "openid_metadata_url at the playground (or configure webhook mode)"
         )
     try:
-        with urllib.request.urlopen(url, timeout=FORWARD_TIMEOUT_SECONDS) as resp:  # noqa: S310 - local
+        with urllib.request.urlopen(url, timeout=devtools.FORWARD_TIMEOUT_SECONDS) as resp:  # noqa: S310 - local
             return bytes(resp.read())
     except OSError as exc:
         raise ConfigError(f"the Teams playground did not hand out its simulator key: {exc}") from None
@@ -343,7 +339,7 @@ class _Session:
     forward_url: str | None
 
 
-class TeamsPlayground:
+class TeamsPlayground(devtools.LocalPlayground):
     """A local Teams that prints what the bot does there.
 
     Channels ``general``, ``incidents`` and ``critical-incidents``, each with incoming
@@ -361,12 +357,8 @@ class TeamsPlayground:
         *,
         name: str = "teams",
     ) -> None:
-        if host != "127.0.0.1":
-            raise ConfigError("the Teams playground listens on 127.0.0.1 only")
+        super().__init__("Teams", host, out, name)
         module = _local_server()
-        self._out = out or _print
-        self._name = name
-        self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}  # by channel alias, the latest
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._simulator_pem = private.private_bytes(
@@ -378,13 +370,9 @@ class TeamsPlayground:
             def _handle(
                 self, method: str, target: str, headers: Mapping[str, str], raw: bytes
             ) -> tuple[int, Any, dict[str, str]]:
-                path = urlsplit(target).path
-                if path == SESSION_PATH and method == "POST":
-                    return playground._session_answer(raw)
-                if path == NAMES_PATH and method == "GET":
-                    return 200, playground.names(), {}
-                if path == SIMULATOR_KEY_PATH and method == "GET":
-                    return 200, playground._simulator_pem, {}
+                own = playground.own_answer(method, urlsplit(target).path, raw)
+                if own is not None:
+                    return own
                 with self._lock:
                     answer = super()._handle(method, target, headers, raw)
                     call = self._calls[-1]
@@ -406,26 +394,10 @@ class TeamsPlayground:
         # The fake signs with its newest key (the last): the simulator's goes first.
         self._server.keys.insert(0, simulator)
 
-    # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return str(self._server.url)
-
     @property
     def api_url(self) -> str:
         """Where the Bot Connector is (the ``serviceUrl`` of the playground's activities)."""
         return str(self._server.service_url)
-
-    @property
-    def server(self) -> Any:
-        """The Teams stand-in itself: its channels, cards, and the requests it builds."""
-        return self._server
 
     def config_toml(self, instance: str) -> str:
         """The ``[providers.<instance>]`` block: webhook mode, notifications through the
@@ -468,18 +440,14 @@ class TeamsPlayground:
         with self._lock:
             self._sessions.pop(alias, None)
             self._sessions[alias] = _Session(alias, str(request.get("forward_url") or "") or None)
-            while len(self._sessions) > MAX_SESSIONS:
-                self._sessions.pop(next(iter(self._sessions)))
+            devtools.keep_latest(self._sessions, devtools.MAX_SESSIONS)
         return {"channel_id": channel_id, "channel_name": alias}
 
-    def _session_answer(self, raw: bytes) -> tuple[int, Any, dict[str, str]]:
-        try:
-            request = json.loads(raw or b"{}")
-        except ValueError:
-            request = None
-        if not isinstance(request, dict):
-            return 400, {"message": "a JSON object is expected"}, {}
-        return 200, self.open_session(request), {}
+    def own_answer(self, method: str, path: str, raw: bytes) -> tuple[int, Any, dict[str, str]] | None:
+        """The simulate side's answers, and the simulator key :func:`simulated_request` signs with."""
+        if path == SIMULATOR_KEY_PATH and method == "GET":
+            return 200, self._simulator_pem, {}
+        return super().own_answer(method, path, raw)
 
     def _shown(self, fake: Any, call: Any) -> tuple[str, Mapping[str, Any], str] | None:
         """What a call put in a channel: ``(alias, message, verb)``; None for anything else."""
@@ -502,24 +470,8 @@ class TeamsPlayground:
     def _forward(self, alias: str, message: Mapping[str, Any]) -> None:
         with self._lock:
             session = self._sessions.get(alias)
-        if session is None or not session.forward_url:
-            return
-        request = urllib.request.Request(
-            session.forward_url,
-            data=json.dumps(message).encode(),
-            headers={"Content-Type": JSON_TYPE},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_SECONDS) as resp:  # noqa: S310
-                resp.read()
-        except (OSError, ValueError):
-            pass
-
-    def _say(self, lines: list[str]) -> None:
-        with self._lock:
-            for line in lines:
-                self._out(line)
+        if session is not None and session.forward_url:
+            devtools.forward_answer(session.forward_url, message)
 
 
 def devtools_alias_ok(alias: str) -> bool:
@@ -529,7 +481,3 @@ def devtools_alias_ok(alias: str) -> bool:
 if local_server_available():
     # Where it is not (an installed package alone), the platform has no playground.
     Playground = TeamsPlayground
-
-
-def _print(line: str) -> None:
-    print(line, flush=True)

@@ -47,7 +47,8 @@ from microsoft_teams.cards import (
 )
 
 from chatops_core.cards import IncidentCard, age
-from chatops_core.models import InboundCommand, Incident, Reply, Severity, TimelineEntry
+from chatops_core.models import InboundCommand, Incident, Reply, Severity
+from chatops_core.providers.render import AnswerStyle, answer_markdown
 
 ADAPTIVE_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION: Version = "1.4"
@@ -274,43 +275,20 @@ def text_message_card(heading: str | None, text: str) -> dict[str, Any]:
 # -- answers ---------------------------------------------------------------------------------
 
 
-def _incident_lines(incident: Incident) -> list[str]:
-    lines = [
-        f"**{plain(incident.id)}: {plain(incident.title, TITLE_MAX)}**",
-        f"{incident.severity.value} · {incident.status.value.capitalize()} · Commander: "
-        f"{plain(incident.commander or 'unassigned', FIELD_MAX)}",
-    ]
-    if incident.description:
-        lines.append(plain(incident.description, 1000))
-    if incident.resolution:
-        lines.append(f"**Resolution:** {plain(incident.resolution, 1000)}")
-    return lines
+ANSWER_STYLE = AnswerStyle(
+    plain=plain,
+    max_timeline_entries=MAX_TIMELINE_ENTRIES,
+    max_listed_incidents=MAX_LISTED_INCIDENTS,
+    title_max=TITLE_MAX,
+    actor_max=FIELD_MAX,
+    entry_max=300,
+    listed_title_max=FIELD_MAX,
+    line_break="\n\n",
+)
 
 
-def _timeline_lines(entries: list[TimelineEntry]) -> list[str]:
-    shown = entries[-MAX_TIMELINE_ENTRIES:]
-    lines = ["**Timeline**"]
-    if len(entries) > len(shown):
-        lines.append(f"_{len(entries) - len(shown)} earlier entries not shown_")
-    for entry in shown:
-        at = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        lines.append(
-            f"- {at} **{entry.kind.value.replace('_', ' ')}** {plain(entry.actor, FIELD_MAX)}: "
-            f"{plain(entry.text, 300)}"
-        )
-    return lines
-
-
-def _list_lines(incidents: list[Incident]) -> list[str]:
-    shown = incidents[:MAX_LISTED_INCIDENTS]
-    lines = [
-        f"- **{plain(inc.id)}** {inc.severity.value} · {inc.status.value.capitalize()} · "
-        f"{plain(inc.title, FIELD_MAX)} · {plain(inc.commander or 'unassigned', FIELD_MAX)}"
-        for inc in shown
-    ]
-    if len(incidents) > len(shown):
-        lines.append(f"_and {len(incidents) - len(shown)} more_")
-    return lines
+def _commander(incident: Incident) -> str:
+    return plain(incident.commander or "unassigned", FIELD_MAX)
 
 
 def reply_text(reply: Reply) -> str:
@@ -321,14 +299,7 @@ def reply_text(reply: Reply) -> str:
     in full.
     """
     text = _CONTROL.sub("", reply.text).replace("<", "&lt;").replace(">", "&gt;")
-    parts = [text]
-    if reply.incident is not None:
-        parts.append("\n\n".join(_incident_lines(reply.incident)))
-    if reply.timeline:
-        parts.append("\n\n".join(_timeline_lines(reply.timeline)))
-    if reply.incidents:
-        parts.append("\n\n".join(_list_lines(reply.incidents)))
-    return cut("\n\n".join(parts), MESSAGE_TEXT_MAX)
+    return cut(answer_markdown(reply, text, ANSWER_STYLE, _commander), MESSAGE_TEXT_MAX)
 
 
 def answer_heading(command: InboundCommand) -> str:

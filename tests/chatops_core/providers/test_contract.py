@@ -8,12 +8,13 @@ to answer 429, 5xx or an authentication refusal.
 
 from __future__ import annotations
 
+import abc
 import json
 import secrets
 import time
 import urllib.request
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 import pytest
@@ -27,23 +28,76 @@ if TYPE_CHECKING:
     from tests.fakes.slack_server import FakeSlack
 
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+# How a harness's command request is signed (or tokened): as the instance expects, with a
+# signature or token that is not the instance's, or not at all.
+Signing = Literal["signed", "forged", "unsigned"]
+
+
+class _Harness(Harness):
+    """What the harnesses share: their three command requests are one request signed three
+    ways, and they close every provider they made."""
+
+    #: a bot token the fake does not accept
+    BAD_TOKEN: str
+
+    def __init__(self) -> None:
+        self._made: list[Provider] = []
+
+    @abc.abstractmethod
+    def _provider(self, token: str) -> Provider:
+        """This provider type configured against the fake with bot token ``token``."""
+
+    @abc.abstractmethod
+    def _request(self, text: str, signing: Signing) -> WebhookRequest:
+        """The request of command ``text``, signed as ``signing`` says."""
+
+    def _kept_provider(self, token: str) -> Provider:
+        provider = self._provider(token)
+        self._made.append(provider)
+        return provider
+
+    def command_request(self, text: str) -> WebhookRequest:
+        return self._request(text, "signed")
+
+    def forged_request(self, text: str) -> WebhookRequest:
+        return self._request(text, "forged")
+
+    def unsigned_request(self, text: str) -> WebhookRequest:
+        return self._request(text, "unsigned")
+
+    def provider_with_bad_token(self) -> Provider:
+        return self._kept_provider(self.BAD_TOKEN)
+
+    def close(self) -> None:
+        for provider in self._made:
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()
+
+
+def _without(headers: dict[str, str], prefix: str) -> dict[str, str]:
+    """``headers`` without those whose name starts with ``prefix`` (lower case)."""
+    return {k: v for k, v in headers.items() if not k.lower().startswith(prefix)}
 
 
 # -- Slack ------------------------------------------------------------------------------------
 
 
-class SlackHarness(Harness):
+class SlackHarness(_Harness):
     """Slack on :class:`FakeSlack`: signed slash commands, Web API posts, ``response_url`` answers."""
 
     SECRET = "contract-signing-secret-0123456789"
     RESPONSES = "contract"
+    BAD_TOKEN = "xoxb-not-the-token"
 
     def __init__(self, fake: FakeSlack) -> None:
         from chatops_core.providers.slack import SlackProvider
 
+        super().__init__()
         self.fake = fake
         self.provider_class = SlackProvider
-        self.provider = self._provider(fake.token)
+        self.provider = self._kept_provider(fake.token)
         self.channel = "#incidents"
         self.unknown_channel = "#no-such-channel"
         self.user_id = "U100ALICE"
@@ -71,20 +125,15 @@ class SlackHarness(Harness):
         }
         return urlencode(fields).encode()
 
-    def command_request(self, text: str) -> WebhookRequest:
+    def _request(self, text: str, signing: Signing) -> WebhookRequest:
         from tests.fakes.slack_server import signed_headers
 
         body = self._body(text)
-        return WebhookRequest(body=body, headers=signed_headers(body, self.SECRET), content_type=FORM)
-
-    def forged_request(self, text: str) -> WebhookRequest:
-        from tests.fakes.slack_server import signed_headers
-
-        body = self._body(text)
-        return WebhookRequest(body=body, headers=signed_headers(body, "not-the-secret"), content_type=FORM)
-
-    def unsigned_request(self, text: str) -> WebhookRequest:
-        return WebhookRequest(body=self._body(text), headers={"Content-Type": FORM}, content_type=FORM)
+        if signing == "unsigned":
+            headers = {"Content-Type": FORM}
+        else:
+            headers = signed_headers(body, self.SECRET if signing == "signed" else "not-the-secret")
+        return WebhookRequest(body=body, headers=headers, content_type=FORM)
 
     def answers(self) -> list[str]:
         seen = [
@@ -110,34 +159,35 @@ class SlackHarness(Harness):
         else:
             self.fake.fail("chat.postMessage", times=times, status=status, retry_after=wait)
 
-    def provider_with_bad_token(self) -> Provider:
-        return self._provider("xoxb-not-the-token")
-
-    def close(self) -> None:
-        return None
-
 
 # -- Mattermost -------------------------------------------------------------------------------
 
 
-class MattermostHarness(Harness):
+class MattermostHarness(_Harness):
     """Mattermost on :class:`FakeMattermost`: tokened slash commands, REST v4 posts,
     ``response_url`` answers."""
 
     ACTIONS_SECRET = "contract-actions-secret-0123456789"
+    BAD_TOKEN = "badtoken000000000000000000"
+    # The command's token each signing sends (None: the fake's own).
+    TOKENS: dict[Signing, str | None] = {
+        "signed": None,
+        "forged": "wrongtoken0000000000000000",
+        "unsigned": "",
+    }
 
     def __init__(self, fake: FakeMattermost) -> None:
         from chatops_core.providers.mattermost import MattermostProvider
 
+        super().__init__()
         self.fake = fake
         self.provider_class = MattermostProvider
-        self.provider = self._provider(fake.token)
+        self.provider = self._kept_provider(fake.token)
         self.channel = "incidents"
         self.unknown_channel = "no-such-channel"
         self.user_id = fake.user_id("alice")
         self.channel_id = fake.channel_id("town-square")
         self._response_urls: list[str] = []
-        self._made = [self.provider]
 
     def _provider(self, token: str) -> Provider:
         model: Any = self.provider_class.settings_model
@@ -151,21 +201,14 @@ class MattermostHarness(Harness):
         )
         return self.provider_class("mm", settings)
 
-    def _request(self, text: str, token: str | None) -> WebhookRequest:
+    def _request(self, text: str, signing: Signing) -> WebhookRequest:
+        token = self.TOKENS[signing]
         outgoing = self.fake.slash_command(text, user="alice", channel="town-square", token=token)
         self._response_urls.append(outgoing.response_url)
-        return WebhookRequest(body=outgoing.body, headers=dict(outgoing.headers), content_type=FORM)
-
-    def command_request(self, text: str) -> WebhookRequest:
-        return self._request(text, None)
-
-    def forged_request(self, text: str) -> WebhookRequest:
-        return self._request(text, "wrongtoken0000000000000000")
-
-    def unsigned_request(self, text: str) -> WebhookRequest:
-        request = self._request(text, "")
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
-        return WebhookRequest(body=request.body, headers=headers, content_type=FORM)
+        headers = dict(outgoing.headers)
+        if signing == "unsigned":
+            headers = _without(headers, "authorization")
+        return WebhookRequest(body=outgoing.body, headers=headers, content_type=FORM)
 
     def answers(self) -> list[str]:
         seen = [_flatten(r) for url in self._response_urls for r in self.fake.responses(url)]
@@ -184,17 +227,6 @@ class MattermostHarness(Harness):
         else:
             self.fake.fail("create_post", times=times, status=status)
 
-    def provider_with_bad_token(self) -> Provider:
-        provider = self._provider("badtoken000000000000000000")
-        self._made.append(provider)
-        return provider
-
-    def close(self) -> None:
-        for provider in self._made:
-            close = getattr(provider, "close", None)
-            if close is not None:
-                close()
-
 
 def _flatten(post: dict[str, Any]) -> str:
     """A post's text with its attachments (the card) as one string."""
@@ -207,22 +239,24 @@ def _flatten(post: dict[str, Any]) -> str:
 # -- Discord ----------------------------------------------------------------------------------
 
 
-class DiscordHarness(Harness):
+class DiscordHarness(_Harness):
     """Discord on :class:`FakeDiscord`: signed interactions, REST v10 messages, answers by
     editing the interaction's ``@original``."""
+
+    BAD_TOKEN = "not-the-bot-token"
 
     def __init__(self, fake: Any) -> None:
         from chatops_core.providers.discord import DiscordProvider
 
+        super().__init__()
         self.fake = fake
         self.provider_class = DiscordProvider
-        self.provider = self._provider(fake.token)
+        self.provider = self._kept_provider(fake.token)
         self.channel = "incidents"
         self.unknown_channel = "no-such-channel"
         self.user_id = fake.user_id("alice")
         self.channel_id = fake.channel_id("general")
         self._tokens: list[str] = []
-        self._made = [self.provider]
         from chatops_core.providers.discord.commands import definition
 
         # The /im command as `chatops discord register` puts it, so options arrive typed.
@@ -257,7 +291,7 @@ class DiscordHarness(Harness):
         request = urllib.request.Request(
             url,
             data=json.dumps(callback).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": JSON},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=5):
@@ -265,25 +299,19 @@ class DiscordHarness(Harness):
         self._tokens.append(outgoing.token)
         return outgoing
 
-    def command_request(self, text: str) -> WebhookRequest:
-        outgoing = self._outgoing(text)
-        return WebhookRequest(
-            body=outgoing.body, headers=dict(outgoing.headers), content_type="application/json"
-        )
-
-    def forged_request(self, text: str) -> WebhookRequest:
+    def _request(self, text: str, signing: Signing) -> WebhookRequest:
         from tests.fakes.discord_server import Ed25519Keys, sign_request
 
         outgoing = self._outgoing(text)
         headers = dict(outgoing.headers)
-        other = Ed25519Keys(bytes(32))
-        headers["X-Signature-Ed25519"] = sign_request(other, headers["X-Signature-Timestamp"], outgoing.body)
-        return WebhookRequest(body=outgoing.body, headers=headers, content_type="application/json")
-
-    def unsigned_request(self, text: str) -> WebhookRequest:
-        outgoing = self._outgoing(text)
-        headers = {k: v for k, v in outgoing.headers.items() if not k.lower().startswith("x-signature")}
-        return WebhookRequest(body=outgoing.body, headers=headers, content_type="application/json")
+        if signing == "forged":
+            other = Ed25519Keys(bytes(32))
+            headers["X-Signature-Ed25519"] = sign_request(
+                other, headers["X-Signature-Timestamp"], outgoing.body
+            )
+        elif signing == "unsigned":
+            headers = _without(headers, "x-signature")
+        return WebhookRequest(body=outgoing.body, headers=headers, content_type=JSON)
 
     def answers(self) -> list[str]:
         seen = []
@@ -308,52 +336,56 @@ class DiscordHarness(Harness):
         else:
             self.fake.fail("create_message", times=times, status=status)
 
-    def provider_with_bad_token(self) -> Provider:
-        provider = self._provider("not-the-bot-token")
-        self._made.append(provider)
-        return provider
-
-    def close(self) -> None:
-        for provider in self._made:
-            close = getattr(provider, "close", None)
-            if close is not None:
-                close()
-
 
 # -- the suite, once per provider type ---------------------------------------------------------
 
 
-@pytest.fixture(params=["slack", "mattermost", "discord", "teams-webhook", "teams-bot"])
+def _slack() -> tuple[Any, Callable[[Any], Harness]]:
+    from tests.fakes.slack_server import FakeSlack
+
+    return FakeSlack, SlackHarness
+
+
+def _mattermost() -> tuple[Any, Callable[[Any], Harness]]:
+    return FakeMattermost, MattermostHarness
+
+
+def _discord() -> tuple[Any, Callable[[Any], Harness]]:
+    from tests.fakes.discord_server import FakeDiscord
+
+    return FakeDiscord, DiscordHarness
+
+
+def _teams_webhook() -> tuple[Any, Callable[[Any], Harness]]:
+    from tests.chatops_core.providers.teams_harness import TeamsWebhookHarness
+    from tests.fakes.teams_server import FakeTeams
+
+    return FakeTeams, TeamsWebhookHarness
+
+
+def _teams_bot() -> tuple[Any, Callable[[Any], Harness]]:
+    from tests.chatops_core.providers.teams_harness import TeamsBotHarness
+    from tests.fakes.teams_server import FakeTeams
+
+    return FakeTeams, TeamsBotHarness
+
+
+# Each provider type's fake and harness; imported when the type's tests run, so one
+# platform's fake that fails to import does not hide the others.
+HARNESSES: dict[str, Callable[[], tuple[Any, Callable[[Any], Harness]]]] = {
+    "slack": _slack,
+    "mattermost": _mattermost,
+    "discord": _discord,
+    "teams-webhook": _teams_webhook,
+    "teams-bot": _teams_bot,
+}
+
+
+@pytest.fixture(params=list(HARNESSES))
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    made: Harness
-    if request.param.startswith("teams-"):
-        from tests.chatops_core.providers.teams_harness import TeamsBotHarness, TeamsWebhookHarness
-        from tests.fakes.teams_server import FakeTeams
-
-        with FakeTeams() as teams:
-            made = TeamsWebhookHarness(teams) if request.param == "teams-webhook" else TeamsBotHarness(teams)
-            yield made
-            made.close()
-        return
-    if request.param == "slack":
-        # Imported here, so one platform's fake that fails to import does not hide the others.
-        from tests.fakes.slack_server import FakeSlack
-
-        with FakeSlack() as slack:
-            made = SlackHarness(slack)
-            yield made
-            made.close()
-        return
-    if request.param == "discord":
-        from tests.fakes.discord_server import FakeDiscord
-
-        with FakeDiscord() as discord:
-            made = DiscordHarness(discord)
-            yield made
-            made.close()
-        return
-    with FakeMattermost() as mm:
-        made = MattermostHarness(mm)
+    fake_class, make = HARNESSES[request.param]()
+    with fake_class() as fake:
+        made = make(fake)
         yield made
         made.close()
 
