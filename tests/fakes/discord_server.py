@@ -110,8 +110,6 @@ import random
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -120,7 +118,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.local_server import LocalServer
+from tests.fakes.local_server import KeepAliveHandler, LocalServer
+from tests.fakes.recorded import CallRecord, Delivered, HttpCall, ManualClock, send, wait_for
+from tests.fakes.recorded import Reply as _Reply
 
 try:  # PyNaCl, as Discord's own examples use
     from nacl.signing import SigningKey as _NaclSigningKey
@@ -227,7 +227,7 @@ _SNOWFLAKE = re.compile(r"^[0-9]{15,21}$")
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(HttpCall):
     """One request the fake received.
 
     ``op`` is the operation (see the module docstring; ``"unknown"`` for an unserved path),
@@ -235,22 +235,6 @@ class Call:
     ``text`` the raw body, ``headers`` the request headers with lowercase names. ``status``,
     ``response`` and ``response_headers`` are what the fake answered.
     """
-
-    op: str
-    method: str
-    path: str
-    params: dict[str, str]
-    json: Any
-    text: str
-    headers: dict[str, str]
-    time: float
-    status: int = 200
-    response: Any = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
 
     @property
     def code(self) -> int | None:
@@ -286,38 +270,6 @@ class Outgoing:
         return str(self.data["token"])
 
 
-@dataclass(frozen=True)
-class Delivered:
-    """What an Interactions Endpoint answered."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body.decode("utf-8") or "null")
-        except ValueError:
-            return None
-
-
-class ManualClock:
-    """A clock for tests: ``clock()`` is the time, :meth:`advance` moves it on."""
-
-    def __init__(self, start: float = 1_767_225_600.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-
-
 class UserRef(str):
     """A USER option's value in :meth:`FakeDiscord.command`: a username or id of the fake."""
 
@@ -345,16 +297,6 @@ class _Fault:
     code: int | None
     message: str | None
     body: Any
-
-
-class _Reply(Exception):
-    """Raised inside a handler to answer immediately."""
-
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
 
 
 # -- Discord's error bodies ----------------------------------------------------------------
@@ -502,40 +444,6 @@ def verify_signature(public_key_hex: str, signature_hex: str, timestamp: str, bo
 # -- helpers for tests ----------------------------------------------------------------------
 
 
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float = 10.0,
-    interval: float = 0.02,
-    message: str | None = None,
-) -> T:
-    """Poll ``predicate`` until it returns something truthy and return that value.
-
-    Raises ``TimeoutError`` after ``timeout`` seconds (real time), naming what was awaited.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            what = message or getattr(predicate, "__name__", "condition")
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}; last value: {value!r}")
-        time.sleep(interval)
-
-
-def send(outgoing: Outgoing, url: str | None = None, timeout: float = 10.0) -> Delivered:
-    """POST ``outgoing`` to ``url`` (default: its own) and return the answer, whatever its status."""
-    target = url or outgoing.url
-    if not target:
-        raise ValueError("no URL to send to")
-    request = urllib.request.Request(target, data=outgoing.body, headers=outgoing.headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local test URLs
-            return Delivered(response.status, dict(response.headers.items()), response.read())
-    except urllib.error.HTTPError as error:
-        return Delivered(error.code, dict(error.headers.items()), error.read())
-
-
 def _copy(value: T) -> T:
     return copy.deepcopy(value)
 
@@ -566,7 +474,7 @@ def _text_channel_name(name: str) -> str:
 # -- the server -----------------------------------------------------------------------------
 
 
-class FakeDiscord(LocalServer):
+class FakeDiscord(CallRecord[Call, _Fault], LocalServer):
     """Discord's HTTP API v10 and its side of HTTP interactions on ``127.0.0.1``, in a thread.
 
     One application (``application_id``), its bot user (``bot_user_id``, owner of ``token``),
@@ -725,15 +633,9 @@ class FakeDiscord(LocalServer):
         - ``5xx``: ``{"message": "<status>: ...", "code": 0}``;
         - ``body``: the exact answer instead (dict/list as JSON, str/bytes as text).
         """
-        with self._lock:
-            queue = self._faults.setdefault(op, deque())
-            for _ in range(times):
-                queue.append(_Fault(status, retry_after, is_global, scope, code, message, body))
-
-    def clear_calls(self) -> None:
-        """Forget recorded calls (state such as messages stays)."""
-        with self._lock:
-            self._calls.clear()
+        self._script_fault(
+            op, times, lambda: _Fault(status, retry_after, is_global, scope, code, message, body)
+        )
 
     # -- Discord's side of interactions ---------------------------------------------------
     def signed_headers(self, body: bytes, timestamp: str | None = None) -> dict[str, str]:
@@ -960,11 +862,6 @@ class FakeDiscord(LocalServer):
         return self.deliver(self.modal_submit(values, url=url, **kwargs))
 
     # -- inspection --------------------------------------------------------------------
-    def calls(self, op: str | None = None) -> list[Call]:
-        """Every request received, oldest first, optionally only those of ``op``."""
-        with self._lock:
-            return [c for c in self._calls if op is None or c.op == op]
-
     def messages(self, channel: str, *, ephemeral: bool = False) -> list[dict[str, Any]]:
         """A channel's messages (id or name), oldest first; with ``ephemeral``, the
         ephemeral ones (``flags`` 64) too."""
@@ -1058,19 +955,8 @@ class FakeDiscord(LocalServer):
                 if c.op not in ("inline_response", "unknown") and not USER_AGENT.match(c.user_agent)
             ]
 
-    def wait_for(
-        self,
-        predicate: Callable[[], T],
-        timeout: float = 10.0,
-        interval: float = 0.02,
-        message: str | None = None,
-    ) -> T:
-        """:func:`wait_for`, with the calls received so far in the timeout message."""
-        try:
-            return wait_for(predicate, timeout=timeout, interval=interval, message=message)
-        except TimeoutError as exc:
-            seen = ", ".join(f"{c.op}->{c.status}{'/' + str(c.code) if c.code else ''}" for c in self.calls())
-            raise TimeoutError(f"{exc}; calls so far: [{seen or 'none'}]") from None
+    def _summary(self, call: Call) -> str:
+        return f"{call.op}->{call.status}{'/' + str(call.code) if call.code else ''}"
 
     # -- request handling (called from the server threads) ------------------------------
     def _handle(
@@ -1128,9 +1014,6 @@ class FakeDiscord(LocalServer):
                 )
             )
             return reply.status, reply.body, reply.headers
-
-    def _record(self, call: Call) -> None:
-        self._calls.append(call)
 
     def _check_token(self, headers: Mapping[str, str]) -> None:
         auth = headers.get("authorization", "")
@@ -1193,10 +1076,9 @@ class FakeDiscord(LocalServer):
         return _Reply(429, rate_limit_body(retry_after, is_global, text), headers)
 
     def _apply_fault(self, op: str, key: tuple[str, str]) -> None:
-        queue = self._faults.get(op) or self._faults.get("*")
-        if not queue:
+        fault = self._take_fault(op)
+        if fault is None:
             return
-        fault = queue.popleft()
         if fault.status == 429:
             scope = fault.scope or ("global" if fault.is_global else "user")
             reply = self._too_many(
@@ -2529,47 +2411,18 @@ def _route(
     return "unknown", "", None, (), False
 
 
-def _handler_for(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(served: FakeDiscord) -> type[BaseHTTPRequestHandler]:
+    class Handler(KeepAliveHandler):
+        fake = served
         server_version = "FakeDiscord/1.0"
-        protocol_version = "HTTP/1.1"  # keep-alive, as clients pool connections
-        # One write per answer and no Nagle delay, so keep-alive requests do not stall.
-        wbufsize = 1 << 16
-        disable_nagle_algorithm = True
+        none_is_empty = True
+        bodiless_statuses = (204,)
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            lowered = {key.lower(): value for key, value in self.headers.items()}
-            status, body, headers = fake._handle(self.command, self.path, lowered, raw)
-            if status == 204 or body is None:
-                payload, content_type = b"", None
-            elif isinstance(body, dict | list):
-                payload, content_type = json.dumps(body).encode(), "application/json"
-            else:
-                payload = body if isinstance(body, bytes) else str(body).encode()
-                content_type = "text/plain; charset=utf-8"
-            try:
-                self.send_response(status)
-                if content_type:
-                    self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                if payload:
-                    self.wfile.write(payload)
-            except OSError:
-                pass  # the client went away
-
-        do_GET = _serve
-        do_POST = _serve
-        do_PUT = _serve
-        do_PATCH = _serve
-        do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            """Stay quiet: the calls are recorded instead."""
+        do_GET = KeepAliveHandler.serve
+        do_POST = KeepAliveHandler.serve
+        do_PUT = KeepAliveHandler.serve
+        do_PATCH = KeepAliveHandler.serve
+        do_DELETE = KeepAliveHandler.serve
 
     return Handler
 

@@ -1,11 +1,14 @@
 """The HTTP server under each local fake platform: 127.0.0.1, a free port unless one is
-chosen, started once, stopped cleanly, usable as a context manager."""
+chosen, started once, stopped cleanly, usable as a context manager; and the request handler
+they share (read the request, answer it, write the answer)."""
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import Any, Self
 
 
 class LocalServer:
@@ -61,3 +64,69 @@ class LocalServer:
     def url(self) -> str:
         """``http://127.0.0.1:<port>``"""
         return f"http://127.0.0.1:{self.port}"
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    """Reads a request, hands it to :meth:`answer` and writes what that returns.
+
+    ``answer(method, target, headers, raw)`` (by default the ``fake``'s ``_handle``) gets the
+    request headers with lowercase names and returns ``(status, body, headers)``: a dict or
+    list body goes out as JSON, bytes or text as ``text/plain``. The class attributes say how
+    each platform writes its answers; a subclass names the verbs it serves (``do_GET =
+    FakeHandler.serve``, ...).
+    """
+
+    json_type = "application/json"
+    json_end = ""  # appended to a JSON body
+    fixed_headers: tuple[tuple[str, str], ...] = ()  # sent after Content-Length on every answer
+    none_is_empty = False  # a None body: no body and no Content-Type
+    bodiless_statuses: tuple[int, ...] = ()  # statuses answered without a body
+    typed_when_empty = True  # an empty text body still carries a Content-Type
+
+    fake: Any = None  # what answers: ``fake._handle(method, target, headers, raw)``
+
+    def answer(
+        self, method: str, target: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, Any, Mapping[str, str]]:
+        return self.fake._handle(method, target, headers, raw)
+
+    def encode(self, status: int, body: Any) -> tuple[bytes, str | None]:
+        if status in self.bodiless_statuses or (body is None and self.none_is_empty):
+            return b"", None
+        if isinstance(body, dict | list):
+            return (json.dumps(body) + self.json_end).encode(), self.json_type
+        payload = body if isinstance(body, bytes) else str(body).encode()
+        return payload, "text/plain; charset=utf-8" if payload or self.typed_when_empty else None
+
+    def serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        lowered = {key.lower(): value for key, value in self.headers.items()}
+        status, body, headers = self.answer(self.command, self.path, lowered, raw)
+        payload, content_type = self.encode(status, body)
+        try:
+            self.send_response(status)
+            if content_type:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for key, value in self.fixed_headers:
+                self.send_header(key, value)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if payload:
+                self.wfile.write(payload)
+        except OSError:
+            pass  # the client went away (a killed worker, say)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Stay quiet: the calls are recorded instead."""
+
+
+class KeepAliveHandler(FakeHandler):
+    """HTTP/1.1 keep-alive, as the platforms' servers do (a client that asks to close gets
+    that); one write per answer and no Nagle delay, so keep-alive requests do not stall."""
+
+    protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True

@@ -87,8 +87,6 @@ import random
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -96,7 +94,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from tests.fakes.local_server import LocalServer
+from tests.fakes.local_server import FakeHandler, LocalServer
+from tests.fakes.recorded import CallRecord, Delivered, HttpCall, ManualClock, send, wait_for
+from tests.fakes.recorded import Reply as _Reply
 
 T = TypeVar("T")
 
@@ -142,7 +142,7 @@ LIMIT_EXCEEDED = "limit exceeded\n"  # the server writes it with http.Error, so 
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(HttpCall):
     """One request the fake received.
 
     ``op`` is the operation (see the module docstring; ``"unknown"`` for an unserved path),
@@ -151,22 +151,6 @@ class Call:
     headers with lowercase names. ``status``, ``response`` and ``response_headers`` are what
     the fake answered.
     """
-
-    op: str
-    method: str
-    path: str
-    params: dict[str, Any]
-    json: Any
-    text: str
-    headers: dict[str, str]
-    time: float
-    status: int = 200
-    response: Any = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
 
     @property
     def error_id(self) -> str | None:
@@ -191,38 +175,6 @@ class Outgoing:
     data: dict[str, Any]
     trigger_id: str = ""
     response_url: str = ""
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """What an integration answered a request."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body.decode("utf-8") or "null")
-        except ValueError:
-            return None
-
-
-class ManualClock:
-    """A clock for tests: ``clock()`` is the time, :meth:`advance` moves it on."""
-
-    def __init__(self, start: float = 1_767_225_600.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 @dataclass
@@ -324,16 +276,6 @@ class _Fault:
     message: str | None
 
 
-class _Reply(Exception):
-    """Raised inside a handler to answer immediately."""
-
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-
-
 def app_error(status: int, error_id: str, message: str, request_id: str = "") -> dict[str, Any]:
     """Mattermost's error body.
 
@@ -391,27 +333,6 @@ def rate_limit_headers(limit: int, remaining: int, reset: int) -> dict[str, str]
 
 
 # -- helpers for tests ----------------------------------------------------------------------
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float = 10.0,
-    interval: float = 0.02,
-    message: str | None = None,
-) -> T:
-    """Poll ``predicate`` until it returns something truthy and return that value.
-
-    Raises ``TimeoutError`` after ``timeout`` seconds (real time), naming what was awaited.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            what = message or getattr(predicate, "__name__", "condition")
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}; last value: {value!r}")
-        time.sleep(interval)
 
 
 def slash_command_form(
@@ -582,23 +503,10 @@ class Mentioned:
     delivered: Delivered | None
 
 
-def send(outgoing: Outgoing, url: str | None = None, timeout: float = 10.0) -> Delivered:
-    """POST ``outgoing`` to ``url`` (default: its own) and return the answer, whatever its status."""
-    target = url or outgoing.url
-    if not target:
-        raise ValueError("no URL to send to")
-    request = urllib.request.Request(target, data=outgoing.body, headers=outgoing.headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local test URLs
-            return Delivered(response.status, dict(response.headers.items()), response.read())
-    except urllib.error.HTTPError as error:
-        return Delivered(error.code, dict(error.headers.items()), error.read())
-
-
 # -- the server -----------------------------------------------------------------------------
 
 
-class FakeMattermost(LocalServer):
+class FakeMattermost(CallRecord[Call, _Fault], LocalServer):
     """Mattermost's REST API v4 and slash-command response URLs on ``127.0.0.1``, in a thread.
 
     One team (``team_id``, named ``example``); users ``incident-bot`` (the bot, owner of
@@ -615,6 +523,8 @@ class FakeMattermost(LocalServer):
     ``channel_name_min_length`` (2, or 1 as the newest servers). ``port``: where to listen
     (0: a free port).
     """
+
+    _any_op = None  # faults are scripted per operation only
 
     def __init__(
         self,
@@ -755,19 +665,13 @@ class FakeMattermost(LocalServer):
         - any other status: an error body with ``error_id``/``message`` (defaults name the fake);
         - ``body``: the exact answer instead (dict as JSON, str/bytes as text).
         """
-        with self._lock:
-            queue = self._faults.setdefault(op, deque())
-            for _ in range(times):
-                queue.append(
-                    _Fault(
-                        status=status,
-                        reset=reset,
-                        limit=limit,
-                        body=body,
-                        error_id=error_id,
-                        message=message,
-                    )
-                )
+        self._script_fault(
+            op,
+            times,
+            lambda: _Fault(
+                status=status, reset=reset, limit=limit, body=body, error_id=error_id, message=message
+            ),
+        )
 
     def new_trigger_id(self, user: str = "alice") -> str:
         """A trigger id for ``user`` issued now, shaped as the server's.
@@ -781,11 +685,6 @@ class FakeMattermost(LocalServer):
             signature = hmac.new(self._trigger_key, raw.encode() + b":", hashlib.sha256).digest()
             token = f"{raw}:{base64.b64encode(signature).decode()}"
             return base64.b64encode(token.encode()).decode()
-
-    def clear_calls(self) -> None:
-        """Forget recorded calls (state such as posts stays)."""
-        with self._lock:
-            self._calls.clear()
 
     # -- requests Mattermost sends to an integration --------------------------------------
     def slash_command(
@@ -1041,11 +940,6 @@ class FakeMattermost(LocalServer):
         return delivered
 
     # -- inspection --------------------------------------------------------------------
-    def calls(self, op: str | None = None) -> list[Call]:
-        """Every request received, oldest first, optionally only those of ``op``."""
-        with self._lock:
-            return [c for c in self._calls if op is None or c.op == op]
-
     def posts(self, channel: str) -> list[dict[str, Any]]:
         """The posts of a channel (id or name), oldest first, thread replies included, as
         stored (action ``integration`` kept, unlike in API answers)."""
@@ -1093,21 +987,8 @@ class FakeMattermost(LocalServer):
         with self._lock:
             return self._require_user(username).id
 
-    def wait_for(
-        self,
-        predicate: Callable[[], T],
-        timeout: float = 10.0,
-        interval: float = 0.02,
-        message: str | None = None,
-    ) -> T:
-        """:func:`wait_for`, with the calls received so far in the timeout message."""
-        try:
-            return wait_for(predicate, timeout=timeout, interval=interval, message=message)
-        except TimeoutError as exc:
-            seen = ", ".join(
-                f"{c.op}->{c.status}{'/' + c.error_id if c.error_id else ''}" for c in self.calls()
-            )
-            raise TimeoutError(f"{exc}; calls so far: [{seen or 'none'}]") from None
+    def _summary(self, call: Call) -> str:
+        return f"{call.op}->{call.status}{'/' + call.error_id if call.error_id else ''}"
 
     # -- request handling (called from the server threads) ------------------------------
     def _handle(
@@ -1140,7 +1021,7 @@ class FakeMattermost(LocalServer):
                 reply.body["request_id"] = request_id
             reply.headers.setdefault("X-Request-Id", request_id)
             params = {**query, **(body_json if isinstance(body_json, dict) else {})}
-            self._calls.append(
+            self._record(
                 Call(
                     op=op,
                     method=method,
@@ -1177,10 +1058,9 @@ class FakeMattermost(LocalServer):
             return reply
 
     def _apply_fault(self, op: str) -> None:
-        queue = self._faults.get(op)
-        if not queue:
+        fault = self._take_fault(op)
+        if fault is None:
             return
-        fault = queue.popleft()
         headers = rate_limit_headers(fault.limit, 0, fault.reset) if fault.status == 429 else {}
         if fault.body is not None:
             raise _Reply(fault.status, fault.body, headers)
@@ -1897,41 +1777,18 @@ def _route(method: str, path: str) -> tuple[str, Callable[..., tuple[int, Any]] 
     return "unknown", None, ()
 
 
-def _handler_for(fake: FakeMattermost) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(served: FakeMattermost) -> type[BaseHTTPRequestHandler]:
+    class Handler(FakeHandler):
+        fake = served
         server_version = "FakeMattermost/1.0"
+        # The server encodes with json.Encoder, which ends the body with a newline.
+        json_end = "\n"
+        fixed_headers = (("X-Version-Id", "fake.10.0.0"),)
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            lowered = {key.lower(): value for key, value in self.headers.items()}
-            status, body, headers = fake._handle(self.command, self.path, lowered, raw)
-            if isinstance(body, dict | list):
-                # The server encodes with json.Encoder, which ends the body with a newline.
-                payload = (json.dumps(body) + "\n").encode()
-                content_type = "application/json"
-            else:
-                payload = body if isinstance(body, bytes) else str(body).encode()
-                content_type = "text/plain; charset=utf-8"
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("X-Version-Id", "fake.10.0.0")
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass  # the client went away
-
-        do_GET = _serve
-        do_POST = _serve
-        do_PUT = _serve
-        do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            """Stay quiet: the calls are recorded instead."""
+        do_GET = FakeHandler.serve
+        do_POST = FakeHandler.serve
+        do_PUT = FakeHandler.serve
+        do_DELETE = FakeHandler.serve
 
     return Handler
 

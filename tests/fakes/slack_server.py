@@ -48,7 +48,9 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from chatops_core.providers.slack.devtools import sign_slack
-from tests.fakes.local_server import LocalServer
+from tests.fakes.local_server import KeepAliveHandler, LocalServer
+from tests.fakes.recorded import CallRecord, wait_for
+from tests.fakes.recorded import Reply as _Reply
 
 T = TypeVar("T")
 
@@ -150,42 +152,11 @@ class _Channel:
         }
 
 
-class _Reply(Exception):
-    """Raised inside a handler to answer immediately."""
-
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-
-
 def _error(code: str, **extra: Any) -> _Reply:
     return _Reply(200, {"ok": False, "error": code, **extra})
 
 
 # -- helpers for tests ----------------------------------------------------------------------
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float = 10.0,
-    interval: float = 0.02,
-    message: str | None = None,
-) -> T:
-    """Poll ``predicate`` until it returns something truthy and return that value.
-
-    Raises ``TimeoutError`` after ``timeout`` seconds, naming what was awaited.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            what = message or getattr(predicate, "__name__", "condition")
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}; last value: {value!r}")
-        time.sleep(interval)
 
 
 def signed_headers(body: bytes, signing_secret: str, timestamp: int | None = None) -> dict[str, str]:
@@ -197,7 +168,7 @@ def signed_headers(body: bytes, signing_secret: str, timestamp: int | None = Non
 # -- the server -----------------------------------------------------------------------------
 
 
-class FakeSlack(LocalServer):
+class FakeSlack(CallRecord[Call, _Fault], LocalServer):
     """Slack's Web API and ``response_url`` on ``127.0.0.1``, in a daemon thread.
 
     ``channels`` are the channels that exist at start (ids ``C0001``, ``C0002``...).
@@ -205,6 +176,9 @@ class FakeSlack(LocalServer):
     :meth:`remove_user`; :meth:`add_user` gives one a name. ``max_response_posts`` caps
     posts per ``response_url`` as Slack does (5); ``None`` (the default) does not.
     """
+
+    _op_field = "method"
+    _any_op = None  # faults are scripted per method only
 
     def __init__(
         self,
@@ -373,10 +347,9 @@ class FakeSlack(LocalServer):
 
         For ``"response"`` the error code is answered as plain text, as Slack does.
         """
-        with self._lock:
-            queue = self._faults.setdefault(method, deque())
-            for _ in range(times):
-                queue.append(_Fault(status=status, retry_after=retry_after, error=error, body=body))
+        self._script_fault(
+            method, times, lambda: _Fault(status=status, retry_after=retry_after, error=error, body=body)
+        )
 
     def hold(self, method: str, *, after: bool) -> None:
         """Keep the next call of ``method`` waiting until :meth:`release`.
@@ -474,21 +447,8 @@ class FakeSlack(LocalServer):
         with self._lock:
             return self._require_channel(name).id
 
-    def wait_for(
-        self,
-        predicate: Callable[[], T],
-        timeout: float = 10.0,
-        interval: float = 0.02,
-        message: str | None = None,
-    ) -> T:
-        """:func:`wait_for`, with the calls received so far in the timeout message."""
-        try:
-            return wait_for(predicate, timeout=timeout, interval=interval, message=message)
-        except TimeoutError as exc:
-            seen = ", ".join(
-                f"{c.method}->{c.status}{'/' + c.error if c.error else ''}" for c in self.calls()
-            )
-            raise TimeoutError(f"{exc}; calls so far: [{seen or 'none'}]") from None
+    def _summary(self, call: Call) -> str:
+        return f"{call.method}->{call.status}{'/' + call.error if call.error else ''}"
 
     # -- request handling (called from the server threads) ------------------------------
     def _handle(
@@ -566,10 +526,9 @@ class FakeSlack(LocalServer):
                 return reply
 
     def _apply_fault(self, method: str, *, json_errors: bool) -> None:
-        queue = self._faults.get(method)
-        if not queue:
+        fault = self._take_fault(method)
+        if fault is None:
             return
-        fault = queue.popleft()
         headers: dict[str, str] = {}
         if fault.status == 429 and fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"
@@ -977,13 +936,9 @@ def _id_list(value: Any) -> list[str]:
 
 
 def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(KeepAliveHandler):
         server_version = "FakeSlack/1.0"
-        # Keep-alive, as Slack's HTTP/1.1 servers do (a client that asks to close gets that).
-        protocol_version = "HTTP/1.1"
-        # One write per answer and no Nagle delay, so keep-alive requests do not stall.
-        wbufsize = 1 << 16
-        disable_nagle_algorithm = True
+        json_type = "application/json; charset=utf-8"
 
         def setup(self) -> None:
             super().setup()
@@ -993,34 +948,14 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             fake._closed(self.connection)
             super().finish()
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            parts = urlsplit(self.path)
+        def answer(
+            self, method: str, target: str, headers: dict[str, str], raw: bytes
+        ) -> tuple[int, Any, Mapping[str, str]]:
+            parts = urlsplit(target)
             query = dict(parse_qsl(parts.query, keep_blank_values=True))
-            lowered = {key.lower(): value for key, value in self.headers.items()}
-            status, body, headers = fake._handle(parts.path, query, lowered, raw)
-            if isinstance(body, dict | list):
-                payload = json.dumps(body).encode()
-                content_type = "application/json; charset=utf-8"
-            else:
-                payload = body if isinstance(body, bytes) else str(body).encode()
-                content_type = "text/plain; charset=utf-8"
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass  # the client went away (a killed worker, say)
+            return fake._handle(parts.path, query, headers, raw)
 
-        do_POST = _serve
-        do_GET = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Stay quiet: the calls are recorded instead."""
+        do_POST = KeepAliveHandler.serve
+        do_GET = KeepAliveHandler.serve
 
     return Handler

@@ -116,7 +116,7 @@ import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
@@ -125,7 +125,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.fakes.local_server import LocalServer
+from tests.fakes.local_server import KeepAliveHandler, LocalServer
+from tests.fakes.recorded import CallRecord, HttpCall, ManualClock, wait_for
+from tests.fakes.recorded import Delivered as _Delivered
+from tests.fakes.recorded import Reply as _Reply
 
 T = TypeVar("T")
 
@@ -161,26 +164,11 @@ BOT_NAME = "IncidentBot"
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(HttpCall):
     """One request the fake received (``op`` as in the module docstring, ``"unknown"`` for an
     unserved path); headers have lowercase names; ``status``/``response`` what it answered."""
 
-    op: str
-    method: str
-    path: str
-    params: dict[str, str]
-    json: Any
-    text: str
-    headers: dict[str, str]
-    time: float
-    status: int = 200
-    response: Any = None
-    response_headers: dict[str, str] = field(default_factory=dict)
     target: str | None = None  # channel alias or conversation id
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
 
 
 @dataclass(frozen=True)
@@ -198,40 +186,14 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
-class Delivered:
+class Delivered(_Delivered):
     """What the service answered (``status`` 0 with ``timed_out`` when it did not in time).
 
     ``shown`` is what Teams would show for it (outgoing webhooks: the reply in the chain)."""
 
-    status: int
-    headers: dict[str, str]
-    body: bytes
     timed_out: bool = False
     elapsed: float = 0.0
     shown: dict[str, Any] | None = None
-
-    @property
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body.decode("utf-8") or "null")
-        except ValueError:
-            return None
-
-
-class ManualClock:
-    """A clock for tests: ``clock()`` is the time, :meth:`advance` moves it on."""
-
-    def __init__(self, start: float = 1_767_225_600.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 @dataclass
@@ -240,14 +202,6 @@ class _Fault:
     retry_after: float
     body: Any
     real_429: bool
-
-
-class _Reply(Exception):
-    def __init__(self, status: int, body: Any = None, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
 
 
 @dataclass
@@ -371,21 +325,6 @@ def verify_jwt_with_jwks(token: str, jwks: Mapping[str, Any]) -> dict[str, Any] 
 # -- helpers for tests ---------------------------------------------------------------------------
 
 
-def wait_for(
-    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, message: str | None = None
-) -> T:
-    """Poll ``predicate`` until it returns something truthy and return that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            what = message or getattr(predicate, "__name__", "condition")
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}; last value: {value!r}")
-        time.sleep(interval)
-
-
 def send(outgoing: Outgoing, url: str | None = None, timeout: float = OUTGOING_TIMEOUT) -> Delivered:
     """POST ``outgoing`` to ``url`` (default: its own) and return the answer, whatever its status."""
     target = url or outgoing.url
@@ -463,7 +402,7 @@ def _envelope_problem(body: Any) -> str | None:
 # -- the server ---------------------------------------------------------------------------------
 
 
-class FakeTeams(LocalServer):
+class FakeTeams(CallRecord[Call, _Fault], LocalServer):
     """Microsoft Teams' webhooks and Bot Framework services on ``127.0.0.1``, in a thread.
 
     Channel aliases ``channels`` each get a Workflows URL and a legacy connector URL and, for
@@ -652,14 +591,7 @@ class FakeTeams(LocalServer):
         reports the 429 (as connectors do), unless ``real_429``. ``400``: a bad payload answer;
         ``401``/``403``/``404``/``5xx``: the operation's error shape. ``body``: exactly that.
         """
-        with self._lock:
-            queue = self._faults.setdefault(op, deque())
-            for _ in range(times):
-                queue.append(_Fault(status, retry_after, body, real_429))
-
-    def clear_calls(self) -> None:
-        with self._lock:
-            self._calls.clear()
+        self._script_fault(op, times, lambda: _Fault(status, retry_after, body, real_429))
 
     # -- keys (bot mode) -------------------------------------------------------------------
     @property
@@ -863,10 +795,6 @@ class FakeTeams(LocalServer):
         return send(outgoing, url, timeout)
 
     # -- inspection ----------------------------------------------------------------------
-    def calls(self, op: str | None = None) -> list[Call]:
-        with self._lock:
-            return [c for c in self._calls if op is None or c.op == op]
-
     def cards(self, alias: str) -> list[dict[str, Any]]:
         """What a channel shows from its webhooks, oldest first: ``{"source": "workflow" |
         "connector", "kind": "adaptive" | "messagecard", "card": ..., "time": ...}``."""
@@ -901,19 +829,6 @@ class FakeTeams(LocalServer):
         with self._lock:
             found = self._activities.get(activity_id)
             return _copy(found) if found is not None else None
-
-    def wait_for(
-        self,
-        predicate: Callable[[], T],
-        timeout: float = 10.0,
-        interval: float = 0.02,
-        message: str | None = None,
-    ) -> T:
-        try:
-            return wait_for(predicate, timeout=timeout, interval=interval, message=message)
-        except TimeoutError as exc:
-            seen = ", ".join(f"{c.op}->{c.status}" for c in self.calls())
-            raise TimeoutError(f"{exc}; calls so far: [{seen or 'none'}]") from None
 
     # -- request handling ----------------------------------------------------------------
     def _handle(
@@ -984,13 +899,6 @@ class FakeTeams(LocalServer):
             if aid is not None and method == "PUT":
                 return "update_activity", self._update_activity, (cid, unquote(aid))
         return "unknown", None, ()
-
-    def _record(self, call: Call) -> None:
-        self._calls.append(call)
-
-    def _take_fault(self, op: str) -> _Fault | None:
-        queue = self._faults.get(op) or self._faults.get("*")
-        return queue.popleft() if queue else None
 
     def _count(self, key: str, limits: tuple[tuple[float, int], ...]) -> float | None:
         """Count a request in fixed windows; the seconds until the fullest window resets when
@@ -1463,45 +1371,18 @@ class FakeTeams(LocalServer):
         return found
 
 
-def _handler_for(fake: FakeTeams) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(served: FakeTeams) -> type[BaseHTTPRequestHandler]:
+    class Handler(KeepAliveHandler):
+        fake = served
         server_version = "FakeTeams/1.0"
-        protocol_version = "HTTP/1.1"
-        wbufsize = 1 << 16
-        disable_nagle_algorithm = True
+        json_type = "application/json; charset=utf-8"
+        none_is_empty = True
+        typed_when_empty = False
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            lowered = {key.lower(): value for key, value in self.headers.items()}
-            status, body, headers = fake._handle(self.command, self.path, lowered, raw)
-            if body is None:
-                payload, content_type = b"", None
-            elif isinstance(body, dict | list):
-                payload, content_type = json.dumps(body).encode(), "application/json; charset=utf-8"
-            else:
-                payload = body if isinstance(body, bytes) else str(body).encode()
-                content_type = "text/plain; charset=utf-8" if payload else None
-            try:
-                self.send_response(status)
-                if content_type:
-                    self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                if payload:
-                    self.wfile.write(payload)
-            except OSError:
-                pass
-
-        do_GET = _serve
-        do_POST = _serve
-        do_PUT = _serve
-        do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            """Stay quiet: the calls are recorded instead."""
+        do_GET = KeepAliveHandler.serve
+        do_POST = KeepAliveHandler.serve
+        do_PUT = KeepAliveHandler.serve
+        do_DELETE = KeepAliveHandler.serve
 
     return Handler
 
