@@ -332,3 +332,39 @@ def settled(fake: _Waits, stack: Stack, what: str, timeout: float = 20) -> None:
         wait_on(fake, stack, idle, what, timeout=timeout)
     finally:
         broker.close()
+
+
+# -- the incident system paging through the notifications API ------------------------------
+
+PAGES = 8
+
+
+def page_sev1(stack: Stack, token: str, count: int = PAGES) -> float:
+    """Send ``count`` SEV-1 incidents of the incident system (``PAGE-0``: "Checkout errors 0",
+    ...) to ``/api/v1/notifications`` with API token ``token``, each accepted (202); return
+    the monotonic time the first was sent."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    started = time.monotonic()
+    for n in range(count):
+        body = {
+            "type": "incident.created",
+            "incident": {
+                "id": f"PAGE-{n}",
+                "title": f"Checkout errors {n}",
+                "severity": "SEV-1",
+                "status": "open",
+                "created_at": "2026-11-26T10:00:00Z",
+            },
+        }
+        status, _, _ = stack.post("/api/v1/notifications", json.dumps(body).encode(), headers)
+        assert status == 202
+    return started
+
+
+def assert_paged_once_each_and_spaced(titles: list[str], stamps: list[float], count: int = PAGES) -> None:
+    """Each page's card shown exactly once (``titles``), no two posted within one second
+    (``stamps``: when each was posted, in seconds)."""
+    assert sorted(titles) == sorted(f"PAGE-{n}: Checkout errors {n}" for n in range(count))
+    ordered = sorted(stamps)
+    gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+    assert min(gaps) >= 0.9, gaps  # never two within the limit's second

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from chatops_core.models import Status
-from tests.e2e.stack import Stack, start_stack
+from tests.e2e.stack import Stack, assert_paged_once_each_and_spaced, page_sev1, start_stack
 from tests.e2e.stack import settled as _settled
 from tests.e2e.stack import wait_on as _wait
 from tests.fakes.discord_server import FakeDiscord, send
@@ -246,21 +246,7 @@ def test_eight_sev1_notifications_under_a_one_message_a_second_limit_arrive_once
 ) -> None:
     discord.limit_channel("critical-incidents", 1)
     discord.fail("create_message", times=2, status=429, retry_after=1.0)
-    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
-    started = time.monotonic()
-    for n in range(8):
-        body = {
-            "type": "incident.created",
-            "incident": {
-                "id": f"PAGE-{n}",
-                "title": f"Checkout errors {n}",
-                "severity": "SEV-1",
-                "status": "open",
-                "created_at": "2026-11-26T10:00:00Z",
-            },
-        }
-        status, _, _ = stack.post("/api/v1/notifications", json.dumps(body).encode(), headers)
-        assert status == 202
+    started = page_sev1(stack, API_TOKEN)
 
     def arrived() -> list[dict[str, Any]] | None:
         posts = [m for m in discord.messages("critical-incidents") if "PAGE-" in json.dumps(m.get("embeds"))]
@@ -270,11 +256,10 @@ def test_eight_sev1_notifications_under_a_one_message_a_second_limit_arrive_once
     elapsed = time.monotonic() - started
     _settled(discord, stack, "every delivery done")
     posts = [m for m in discord.messages("critical-incidents") if "PAGE-" in json.dumps(m.get("embeds"))]
-    titles = sorted(m["embeds"][0]["title"] for m in posts)
-    assert titles == sorted(f"PAGE-{n}: Checkout errors {n}" for n in range(8))
-    stamps = sorted(datetime.fromisoformat(m["timestamp"]).timestamp() for m in posts)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert min(gaps) >= 0.9, gaps
+    assert_paged_once_each_and_spaced(
+        [m["embeds"][0]["title"] for m in posts],
+        [datetime.fromisoformat(m["timestamp"]).timestamp() for m in posts],
+    )
     assert 6.5 <= elapsed <= 25, elapsed
     refused = [c for c in discord.calls("create_message") if c.status == 429]
     assert len(refused) >= 2

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from chatops_core.models import Status
-from tests.e2e.stack import Stack, start_stack
+from tests.e2e.stack import Stack, assert_paged_once_each_and_spaced, page_sev1, start_stack
 from tests.e2e.stack import settled as _settled
 from tests.e2e.stack import wait_on as _wait
 from tests.fakes.mattermost_server import FakeMattermost, send
@@ -298,21 +298,7 @@ def test_eight_sev1_notifications_under_a_one_post_a_second_limit_arrive_once_ea
 ) -> None:
     mm.limit_channel("critical-incidents", 1)
     mm.fail("create_post", times=2, status=429, reset=1)  # and two 429s on top
-    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
-    started = time.monotonic()
-    for n in range(8):
-        body = {
-            "type": "incident.created",
-            "incident": {
-                "id": f"PAGE-{n}",
-                "title": f"Checkout errors {n}",
-                "severity": "SEV-1",
-                "status": "open",
-                "created_at": "2026-11-26T10:00:00Z",
-            },
-        }
-        status, _, _ = stack.post("/api/v1/notifications", json.dumps(body).encode(), headers)
-        assert status == 202
+    started = page_sev1(stack, API_TOKEN)
 
     def arrived() -> list[dict[str, Any]] | None:
         posts = [p for p in mm.posts("critical-incidents") if "PAGE-" in json.dumps(p["props"])]
@@ -322,11 +308,9 @@ def test_eight_sev1_notifications_under_a_one_post_a_second_limit_arrive_once_ea
     elapsed = time.monotonic() - started
     _settled(mm, stack, "every delivery done")
     posts = [p for p in mm.posts("critical-incidents") if "PAGE-" in json.dumps(p["props"])]
-    titles = sorted(p["props"]["attachments"][0]["title"] for p in posts)
-    assert titles == sorted(f"PAGE-{n}: Checkout errors {n}" for n in range(8))
-    stamps = sorted(p["create_at"] for p in posts)
-    gaps = [(b - a) / 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert min(gaps) >= 0.9, gaps  # never two within the limit's second
+    assert_paged_once_each_and_spaced(
+        [p["props"]["attachments"][0]["title"] for p in posts], [p["create_at"] / 1000 for p in posts]
+    )
     # Eight posts at one a second take seven seconds; allow for the 429s' waits and start-up.
     assert 6.5 <= elapsed <= 25, elapsed
     refused = [c for c in mm.calls("create_post") if c.status == 429]
