@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
 from chatops_core.store import IncidentStore
-from chatops_core.store.repository import normalize_database_url
-
-PG_ENV = "CHATOPS_TEST_DATABASE_URL"
+from tests.postgres_schema import PG_ENV, postgres_schema
 
 
 @pytest.fixture(
@@ -39,7 +33,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         # The parent directory does not exist yet: the store creates it.
         yield f"sqlite:///{tmp_path / 'var' / 'chatops.db'}"
         return
-    with _postgres_schema() as url:
+    with postgres_schema("test_store") as url:
         yield url
 
 
@@ -48,25 +42,8 @@ def postgres_url() -> Iterator[str]:
     """A schema of its own in the PostgreSQL database, for what only PostgreSQL does."""
     if not os.environ.get(PG_ENV):
         pytest.skip(f"set {PG_ENV} to run the store tests on PostgreSQL")
-    with _postgres_schema() as url:
+    with postgres_schema("test_store") as url:
         yield url
-
-
-@contextlib.contextmanager
-def _postgres_schema() -> Iterator[str]:
-    base = normalize_database_url(os.environ[PG_ENV])
-    schema = f"test_store_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        # Every connection of the store (also in child processes) sees only this schema.
-        url = base.update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

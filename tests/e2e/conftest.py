@@ -5,20 +5,15 @@ Redis) per module. A module that needs its own settings or a fresh stack per tes
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
-from chatops_core.store.repository import normalize_database_url
 from tests.e2e.stack import Stack, start_stack
 from tests.fakes.slack_server import FakeSlack
-
-PG_ENV = "CHATOPS_TEST_DATABASE_URL"
+from tests.postgres_schema import PG_ENV, postgres_schema
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +40,5 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     if not os.environ.get(PG_ENV):
         yield f"sqlite:///{tmp_path / 'chatops.db'}"
         return
-    base = normalize_database_url(os.environ[PG_ENV])
-    schema = f"test_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        # Every connection of every process of the stack sees only this schema.
-        url = base.update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("test_e2e") as url:
+        yield url
