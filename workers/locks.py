@@ -247,12 +247,18 @@ class LockKeeper:
                     self._changed.wait(renew_at - time.monotonic())
                 releases, self._releases = self._releases, []
             if releases:
-                self._let_go(releases)
+                try:
+                    self._let_go(releases)
+                except Exception:  # the thread must go on renewing whatever happened here
+                    log.exception("could not release %s (they expire by themselves)", _keys(releases))
                 with self._changed:
                     self._sent += len(releases)
                     self._changed.notify_all()
             if time.monotonic() >= renew_at:
-                self._renew_held()
+                try:
+                    self._renew_held()
+                except Exception:
+                    log.exception("could not renew the locks held")
                 renew_at = time.monotonic() + self._renew_every
 
     def _renew_held(self) -> None:

@@ -176,3 +176,27 @@ def test_a_worker_process_that_ends_sends_the_releases_it_left(
     assert redis_client.hget("counts", "delivered") == b"1"
     assert redis_client.exists("chatops:lock:ending") == 0
     del app
+
+
+def test_the_lock_thread_goes_on_after_a_release_it_could_not_send(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keeper = LockKeeper(redis_client, ttl=5.0)
+    let_go = keeper._let_go
+    broken = [True]
+
+    def failing_once(releases: list[tuple[str, str, locks.Commands]]) -> None:
+        if broken.pop() if broken else False:
+            raise RuntimeError("a bug in the bookkeeping")
+        let_go(releases)
+
+    monkeypatch.setattr(keeper, "_let_go", failing_once)
+    with keeper.hold("first", release_later=True):
+        pass
+    assert keeper.flush(timeout=10)  # counted as handled: it expires by itself
+    # The thread is still there: the next release goes out.
+    with keeper.hold("second", release_later=True) as held:
+        held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+    assert keeper.flush(timeout=10)
+    assert redis_client.exists("chatops:lock:second") == 0
+    assert redis_client.hget("counts", "delivered") == b"1"
