@@ -278,8 +278,8 @@ class _Attempt:
         finally:
             # The instance's health (`chatops status`, /metrics): this call's outcome, the
             # error in flight if any; never fails the delivery. Sent with the release of the
-            # delivery's lock (in its MULTI/EXEC, which is sent whatever the block raised),
-            # else in a round trip of its own.
+            # delivery's lock (in its script, which is sent whatever the block raised), else
+            # in a round trip of its own.
             self._record_health(sys.exc_info()[1])
 
     def _record_health(self, error: BaseException | None) -> None:

@@ -26,11 +26,11 @@ LOCK_TTL_SECONDS = 10.0
 # Renewed three times within one expiry, so one slow renewal does not lose the lock.
 RENEW_EVERY_SECONDS = LOCK_TTL_SECONDS / 3
 
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-# The release with what goes with it (see Held.also): the lock's own release first, then each
-# command in turn. ARGV: the token, then per command its name, the number of its arguments
-# after the key, and those arguments; each command's key is the next of KEYS. A command that
-# fails does not stop the others (pcall); the failures are counted in the reply.
+# A lock's release with what goes with it (see Held.also), nothing for a plain release: the
+# lock's own release first (only if it is still ours), then each command in turn. ARGV: the
+# token, then per command its name, the number of its arguments after the key, and those
+# arguments; each command's key is the next of KEYS. A command that fails does not stop the
+# others (pcall); the failures are counted in the reply.
 _RELEASE_WITH = """
 local released = 0
 if redis.call('GET', KEYS[1]) == ARGV[1] then released = redis.call('DEL', KEYS[1]) end
@@ -99,7 +99,8 @@ class Held:
     def also(self, commands: Callable[[Commands], object]) -> None:
         """Queue ``commands(recorder)`` to be sent with the release, in one round trip (for
         bookkeeping such as a count, which then costs no round trip of its own). They run
-        in one script with the release: all of them are seen at once, or none."""
+        in one script with the release, so they are seen all at once; one that fails (a
+        key of the wrong type, say) does not keep the others back."""
         self.extra.append(commands)
 
 
@@ -121,7 +122,6 @@ class LockKeeper:
     ) -> None:
         self._redis = client
         # EVALSHA: the scripts' text is sent once, not with every release.
-        self._release = client.register_script(_RELEASE)
         self._release_with = client.register_script(_RELEASE_WITH)
         self._renew = client.register_script(_RENEW)
         self._ttl_ms = int(ttl * 1000)
@@ -194,10 +194,6 @@ class LockKeeper:
         """Release each lock (only if still ours: it may have expired and been taken by
         another) with the commands that go with it, in one round trip."""
         try:
-            if len(releases) == 1 and not releases[0][2].keys:
-                key, token, _ = releases[0]
-                self._release(keys=[key], args=[token])
-                return
             pipe = self._redis.pipeline(transaction=False)
             for key, token, recorded in releases:
                 # EVALSHA itself: a Script object in a pipeline costs a SCRIPT EXISTS round

@@ -168,14 +168,13 @@ def test_a_worker_process_that_ends_sends_the_releases_it_left(
     flushed: list[bool] = []
     flush = keeper.flush
     monkeypatch.setattr(keeper, "flush", lambda timeout=5.0: flushed.append(flush(timeout)) or flushed[-1])
-    app = make_celery(runtime.settings, runtime)
+    make_celery(runtime.settings, runtime)  # connects the worker's shutdown signals
     with keeper.hold("ending", release_later=True) as held:
         held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
     worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
     assert flushed == [True]
     assert redis_client.hget("counts", "delivered") == b"1"
     assert redis_client.exists("chatops:lock:ending") == 0
-    del app
 
 
 def test_the_lock_thread_goes_on_after_a_release_it_could_not_send(
