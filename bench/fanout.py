@@ -42,6 +42,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -208,10 +209,21 @@ def _machine_busy() -> float:
 OTHER_CPU_LIMIT = 0.15
 
 
+class Reading(NamedTuple):
+    """CPU seconds used so far: the worker's main process, its pool processes, this process
+    (the local Slack, the publishing and the polling), the embedded Redis and the whole
+    machine; and when it was read (monotonic seconds)."""
+
+    main: float
+    pool: float
+    bench: float
+    redis: float
+    machine: float
+    at: float
+
+
 class CpuMeter:
-    """CPU seconds the worker's main process, its pool processes and this process (the local
-    Slack, the publishing and the polling) use over a stretch of the run; and what every
-    other process on the machine used meanwhile."""
+    """What :class:`Reading` says, read at the start and the end of a stretch of the run."""
 
     PARTS = ("worker main", "worker pool", "local Slack + publisher")
 
@@ -219,25 +231,30 @@ class CpuMeter:
         self.pid = worker_pid
         self.redis_pid = redis_pid
 
-    def read(self) -> tuple[float, ...]:
+    def read(self) -> Reading:
         mine = os.times()
-        pool = sum(_ticks(child) for child in _children(self.pid))
-        redis_cpu = _ticks(self.redis_pid) if self.redis_pid else 0.0
-        return (_ticks(self.pid), pool, mine.user + mine.system, redis_cpu, _machine_busy(), time.monotonic())
+        return Reading(
+            main=_ticks(self.pid),
+            pool=sum(_ticks(child) for child in _children(self.pid)),
+            bench=mine.user + mine.system,
+            redis=_ticks(self.redis_pid) if self.redis_pid else 0.0,
+            machine=_machine_busy(),
+            at=time.monotonic(),
+        )
 
     @staticmethod
-    def spent(before: tuple[float, ...], after: tuple[float, ...]) -> list[float]:
+    def spent(before: Reading, after: Reading) -> list[float]:
         """CPU seconds of each of :data:`PARTS` between two reads."""
-        return [b - a for a, b in zip(before[:3], after[:3], strict=True)]
+        return [after.main - before.main, after.pool - before.pool, after.bench - before.bench]
 
     @staticmethod
-    def others(before: tuple[float, ...], after: tuple[float, ...]) -> float:
+    def others(before: Reading, after: Reading) -> float:
         """The share of the machine's CPU that other processes used between two reads."""
-        ours = sum(b - a for a, b in zip(before[:4], after[:4], strict=True))
-        elapsed = after[5] - before[5]
-        if elapsed <= 0 or not after[4]:
+        ours = sum(CpuMeter.spent(before, after)) + after.redis - before.redis
+        elapsed = after.at - before.at
+        if elapsed <= 0 or not after.machine:
             return 0.0
-        return max(0.0, (after[4] - before[4]) - ours) / (elapsed * (os.cpu_count() or 1))
+        return max(0.0, (after.machine - before.machine) - ours) / (elapsed * (os.cpu_count() or 1))
 
 
 @dataclass
