@@ -126,9 +126,7 @@ def _card_params(
     instance: str, channel: str, incident_ref: str, channel_id: str, message_id: str, version: int | None
 ) -> dict[str, Any]:
     return {
-        "c_instance": instance,
-        "c_channel": channel,
-        "c_ref": incident_ref,
+        **_card_key(instance, channel, incident_ref),
         "c_channel_id": channel_id,
         "c_message_id": message_id,
         "c_version": version,
