@@ -20,8 +20,10 @@ platform secret (a webhook URL lives only in settings).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import redis
+from redis.client import Pipeline
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,23 @@ class Gate:
     wait: float = 0.0
 
 
+class Carry(Protocol):
+    """Commands sent ahead of :meth:`Pacer.lock_and_pace`'s own, in its round trip (a
+    worker's pending lock releases, :class:`workers.locks.Carried`)."""
+
+    def queue(self, pipe: Pipeline) -> int:
+        """Add the commands to ``pipe``; return how many answers they take."""
+        ...
+
+    def settle(self, answers: list[object]) -> None:
+        """The answers to the commands, in order (an error in place of a failed one's)."""
+        ...
+
+    def lost(self, error: BaseException) -> None:
+        """The round trip failed with ``error``."""
+        ...
+
+
 class Pacer:
     """Send slots per key, shared by every worker through Redis."""
 
@@ -173,6 +192,7 @@ class Pacer:
         slot: tuple[str, float] | None = None,
         tolerance: float = 0.0,
         gap: tuple[str, float] | None = None,
+        carried: Carry | None = None,
     ) -> Gate:
         """Take the lock ``lock`` (the Redis key, set to ``token`` for ``ttl_ms``) together
         with the pacing of what is sent under it, in one atomic round trip: exactly what
@@ -180,6 +200,9 @@ class Pacer:
         ``tolerance`` counts as now), then :meth:`spaced` (``gap``: key and least gap) would
         do, stopping at the first that says "not now". A held lock takes no slot; a slot in
         the future stays reserved for the retry at that moment, which then passes no ``slot``.
+
+        ``carried``: commands to send ahead in the same round trip (they run whatever this
+        finds).
         """
         keys = [
             lock,
@@ -193,7 +216,25 @@ class Pacer:
             repr(tolerance),
             repr(gap[1]) if gap else "",
         ]
-        answer = self._lock_and_pace(keys=keys, args=args)
+        if carried is None:
+            answer = self._lock_and_pace(keys=keys, args=args)
+        else:
+            pipe = self._client.pipeline(transaction=False)
+            count = carried.queue(pipe)
+            # EVALSHA itself: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
+            pipe.evalsha(self._lock_and_pace.sha, len(keys), *keys, *args)
+            try:
+                answers = pipe.execute(raise_on_error=False)
+            except redis.RedisError as exc:
+                carried.lost(exc)
+                raise
+            carried.settle(answers[:count])
+            answer = answers[count]
+            if isinstance(answer, redis.exceptions.NoScriptError):
+                # Not loaded on this server yet (or flushed): the Script loads it and runs.
+                answer = self._lock_and_pace(keys=keys, args=args)
+            elif isinstance(answer, Exception):
+                raise answer
         what = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
         if what == "ok":
             return Gate(taken=True)

@@ -42,7 +42,7 @@ from chatops_core.providers import Capability, Provider
 from chatops_core.routing import Target, route_notification
 from chatops_core.store.delivery import Card, Delivery, DeliveryStatus
 from chatops_core.tasks import DELIVER_TASK, NOTIFICATIONS_QUEUE
-from workers.locks import Busy, Held, Take, retry_in
+from workers.locks import Busy, Carried, Held, Take, retry_in
 from workers.runtime import Runtime
 
 log = logging.getLogger("chatops.delivery")
@@ -216,8 +216,8 @@ def deliver(
 
     take = _lock_and_pace(runtime, slot, gap) if gated else None
     # Once the block ends the delivery is recorded (posted, or how the attempt failed), so the
-    # lock guards nothing more: its release goes out from the lock thread, and this task
-    # ends without waiting for Redis.
+    # lock guards nothing more: its release goes out with the process's next lock taking (or
+    # from the lock thread), and this task ends without waiting for Redis.
     with _lock(runtime, key, take=take, release_later=True) as held:
         result = under_lock(held)
         if held is not None and runtime.counter is not None:
@@ -483,8 +483,8 @@ def _lock(
     runtime: Runtime, name: str, *, take: Take | None = None, release_later: bool = False
 ) -> AbstractContextManager[Held | None]:
     """The delivery lock ``name`` (:class:`~workers.locks.Busy` when another copy holds it);
-    ``take``: how to take it, ``release_later``: whether the release may be left to the lock
-    thread (see :meth:`~workers.locks.LockKeeper.hold`)."""
+    ``take``: how to take it, ``release_later``: whether the release may be left to the
+    process, to be sent later (see :meth:`~workers.locks.LockKeeper.hold`)."""
     if runtime.locks is None:
         return nullcontext()
     return runtime.locks.hold(name, take=take, release_later=release_later)
@@ -493,14 +493,17 @@ def _lock(
 def _lock_and_pace(runtime: Runtime, slot: tuple[str, float] | None, gap: tuple[str, float] | None) -> Take:
     """Takes a delivery's lock with its send slot (``slot``: pace key and interval, a wait up
     to :data:`SLOT_TOLERANCE_SECONDS` counting as now) and its gap check (``gap``: pace key
-    and least gap) in one round trip: :class:`~workers.locks.Busy` when another copy holds the
-    lock (no slot taken), :class:`SlotLater` when the slot or the gap is further away (the
-    slot stays reserved for the retry then; the lock is not taken)."""
+    and least gap) in one round trip, which also carries the process's pending lock releases:
+    :class:`~workers.locks.Busy` when another copy holds the lock (no slot taken),
+    :class:`SlotLater` when the slot or the gap is further away (the slot stays reserved for
+    the retry then; the lock is not taken)."""
     pacer = runtime.pacer
     assert pacer is not None
 
-    def take(key: str, token: str, ttl_ms: int) -> None:
-        gate = pacer.lock_and_pace(key, token, ttl_ms, slot=slot, tolerance=SLOT_TOLERANCE_SECONDS, gap=gap)
+    def take(key: str, token: str, ttl_ms: int, carried: Carried | None) -> None:
+        gate = pacer.lock_and_pace(
+            key, token, ttl_ms, slot=slot, tolerance=SLOT_TOLERANCE_SECONDS, gap=gap, carried=carried
+        )
         if gate.busy_ms is not None:
             raise Busy(key, retry_in(gate.busy_ms))
         if not gate.taken:

@@ -25,6 +25,9 @@ log = logging.getLogger("chatops.locks")
 LOCK_TTL_SECONDS = 10.0
 # Renewed three times within one expiry, so one slow renewal does not lose the lock.
 RENEW_EVERY_SECONDS = LOCK_TTL_SECONDS / 3
+# How long a release left to the lock thread waits for the process's next lock to be taken,
+# which carries it in its own round trip; past this the thread sends it alone.
+CARRY_WAIT_SECONDS = 0.025
 
 # A lock's release with what goes with it (see Held.also), nothing for a plain release: the
 # lock's own release first (only if it is still ours), then each command in turn. ARGV: the
@@ -64,8 +67,39 @@ class Busy(Exception):
         self.retry_in = retry_in
 
 
-# Takes a lock in place of LockKeeper's own SET NX: (key, token, expiry in ms).
-Take = Callable[[str, str, int], None]
+class Carried:
+    """Releases a lock's taking sends in its own round trip, ahead of its own command: the
+    ones this process left to its lock thread that the thread has not sent yet.
+
+    Whoever takes the lock adds :meth:`queue` to the pipeline it sends and hands the
+    pipeline's answers for them to :meth:`settle`, or the error to :meth:`lost` when the
+    round trip failed.
+    """
+
+    def __init__(self, keeper: LockKeeper, releases: list[tuple[str, str, Commands]]) -> None:
+        self._keeper = keeper
+        self.releases = releases
+        self.done = False
+
+    def queue(self, pipe: redis.client.Pipeline) -> int:
+        """Add the releases to ``pipe``; return how many answers they take."""
+        self._keeper._queue_releases(pipe, self.releases)
+        return len(self.releases)
+
+    def settle(self, answers: list[object]) -> None:
+        """The answers to what :meth:`queue` added, in order."""
+        self.done = True
+        self._keeper._released(self.releases, answers)
+
+    def lost(self, error: BaseException) -> None:
+        """The round trip failed: the locks expire by themselves, their bookkeeping is lost."""
+        self.done = True
+        self._keeper._released(self.releases, None, error)
+
+
+# Takes a lock in place of LockKeeper's own SET NX: (key, token, expiry in ms, releases to
+# carry in the same round trip, if any).
+Take = Callable[[str, str, int, Carried | None], None]
 
 
 class Commands:
@@ -107,10 +141,12 @@ class Held:
 class LockKeeper:
     """Takes locks in Redis and keeps the ones this process holds alive.
 
-    One thread per process renews the locks held, and sends the releases a holder left to
-    it (``hold(..., release_later=True)``): those go out as soon as the thread gets to
-    them, all that are waiting in one round trip, so the holder goes on at once instead of
-    waiting for Redis.
+    One thread per process renews the locks held. A holder may leave its release to the
+    process (``hold(..., release_later=True)``) and go on at once instead of waiting for
+    Redis: the next lock the process takes carries it in its own round trip, ahead of its
+    own command; one no taking carries within :data:`CARRY_WAIT_SECONDS` the thread sends,
+    all that are waiting in one round trip. A worker delivering one notification after
+    another so spends one round trip per delivery on its lock instead of two.
     """
 
     def __init__(
@@ -119,8 +155,10 @@ class LockKeeper:
         *,
         ttl: float = LOCK_TTL_SECONDS,
         renew_every: float = RENEW_EVERY_SECONDS,
+        carry_wait: float = CARRY_WAIT_SECONDS,
     ) -> None:
         self._redis = client
+        self._carry_wait = carry_wait
         # EVALSHA: the scripts' text is sent once, not with every release.
         self._release_with = client.register_script(_RELEASE_WITH)
         self._renew = client.register_script(_RENEW)
@@ -128,10 +166,14 @@ class LockKeeper:
         self._renew_every = renew_every
         self._held: dict[str, str] = {}
         # Releases left to the thread: (key, token, commands), and how many were ever left
-        # and sent (flush() waits for the second to reach the first).
+        # and sent (flush() waits for the second to reach the first); when the thread sends
+        # those waiting unless a taking carries them first, and whether flush() asked it to
+        # send them now.
         self._releases: list[tuple[str, str, Commands]] = []
         self._left = 0
         self._sent = 0
+        self._send_at = 0.0
+        self._hurry = False
         self._mutex = threading.Lock()
         self._changed = threading.Condition(self._mutex)
         self._thread: threading.Thread | None = None
@@ -141,25 +183,34 @@ class LockKeeper:
     def hold(self, name: str, *, take: Take | None = None, release_later: bool = False) -> Iterator[Held]:
         """Hold ``chatops:lock:<name>`` for the block; :class:`Busy` when it is taken.
 
-        ``take(key, token, ttl_ms)``, if given, takes the lock in place of a plain ``SET NX``
-        (say, together with what must be taken with it in the same round trip); it returns
-        once the lock is set to ``token`` and raises (:class:`Busy` or its own exception)
-        having taken nothing otherwise.
+        ``take(key, token, ttl_ms, carried)``, if given, takes the lock in place of a plain
+        ``SET NX`` (say, together with what must be taken with it in the same round trip),
+        sending the releases ``carried`` (a :class:`Carried`, or None) in that round trip
+        too; it returns once the lock is set to ``token`` and raises (:class:`Busy` or its
+        own exception) having taken nothing otherwise.
 
         ``release_later``: the release (with what :meth:`Held.also` added) is left to this
-        process's lock thread, which sends it within moments (:meth:`flush` waits for it),
-        so the block's end waits for no round trip. For a lock whose holder has nothing left
-        to guard once the block ends (a delivery recorded as posted): another copy may find
-        it held a little longer. A process killed before the thread sent it leaves the lock
-        to expire (:data:`LOCK_TTL_SECONDS`), and its bookkeeping is lost.
+        process: the next lock it takes carries it, else the lock thread sends it within
+        :data:`CARRY_WAIT_SECONDS` (:meth:`flush` sends it at once), so the block's end
+        waits for no round trip. For a lock whose holder has nothing left to guard once the
+        block ends (a delivery recorded as posted): another copy may find it held a little
+        longer. A process killed before it was sent leaves the lock to expire
+        (:data:`LOCK_TTL_SECONDS`), and its bookkeeping is lost.
         """
         key = f"chatops:lock:{name}"
         token = uuid.uuid4().hex
-        if take is not None:
-            take(key, token, self._ttl_ms)
-        elif not self._redis.set(key, token, nx=True, px=self._ttl_ms):
-            remaining_ms = self._redis.pttl(key)
-            raise Busy(key, retry_in(remaining_ms))
+        carried = self._carry()
+        try:
+            if take is not None:
+                take(key, token, self._ttl_ms, carried)
+            elif not self._set_carrying(key, token, carried):
+                remaining_ms = self._redis.pttl(key)
+                raise Busy(key, retry_in(remaining_ms))
+        finally:
+            if carried is not None and not carried.done:
+                # The taking did not send them (it failed before its round trip): the
+                # thread sends them.
+                self._leave(carried.releases)
         self._keep(key, token)
         held = Held()
         try:
@@ -171,18 +222,20 @@ class LockKeeper:
             with self._mutex:
                 self._held.pop(key, None)
                 if release_later:
-                    self._releases.append((key, token, recorded))
                     self._left += 1
-                    self._changed.notify_all()
-            if not release_later:
+            if release_later:
+                self._leave([(key, token, recorded)])
+            else:
                 self._let_go([(key, token, recorded)])
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every release left to the lock thread so far has been sent (at most
+        """Send every release left so far, and wait until they have been sent (at most
         ``timeout`` seconds); False if some were not."""
         deadline = time.monotonic() + timeout
         with self._changed:
             goal = self._left
+            self._hurry = True
+            self._changed.notify_all()
             while self._sent < goal:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._running():
@@ -190,21 +243,80 @@ class LockKeeper:
                 self._changed.wait(left)
         return True
 
+    def _leave(self, releases: list[tuple[str, str, Commands]]) -> None:
+        """Leave ``releases`` to be carried by the next taking, or sent by the thread."""
+        with self._changed:
+            if not self._releases:
+                self._send_at = time.monotonic() + self._carry_wait
+            self._releases.extend(releases)
+            self._changed.notify_all()
+
+    def _carry(self) -> Carried | None:
+        """The releases waiting to be sent, for a taking to carry (None when there are none)."""
+        with self._mutex:
+            if not self._releases or self._pid != os.getpid():
+                return None
+            releases, self._releases = self._releases, []
+        return Carried(self, releases)
+
+    def _set_carrying(self, key: str, token: str, carried: Carried | None) -> bool:
+        """``SET key token NX`` with the lock's expiry, after the releases ``carried`` in the
+        same round trip; whether the lock was set."""
+        if carried is None:
+            return bool(self._redis.set(key, token, nx=True, px=self._ttl_ms))
+        pipe = self._redis.pipeline(transaction=False)
+        count = carried.queue(pipe)
+        pipe.set(key, token, nx=True, px=self._ttl_ms)
+        try:
+            answers = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            carried.lost(exc)
+            raise
+        carried.settle(answers[:count])
+        taken = answers[count]
+        if isinstance(taken, Exception):
+            raise taken
+        return bool(taken)
+
+    def _queue_releases(self, pipe: redis.client.Pipeline, releases: list[tuple[str, str, Commands]]) -> None:
+        for key, token, recorded in releases:
+            # EVALSHA itself: a Script object in a pipeline costs a SCRIPT EXISTS round trip
+            # before every execute.
+            pipe.evalsha(
+                self._release_with.sha, 1 + len(recorded.keys), key, *recorded.keys, token, *recorded.args
+            )
+
+    def _released(
+        self,
+        releases: list[tuple[str, str, Commands]],
+        answers: list[object] | None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Check the answers to releases left to the process (None: their round trip failed
+        with ``error``), and count them as sent."""
+        try:
+            if answers is None:
+                log.warning("could not release %s (they expire by themselves): %s", _keys(releases), error)
+            else:
+                self._check(releases, answers)
+        finally:
+            with self._changed:
+                self._sent += len(releases)
+                self._changed.notify_all()
+
     def _let_go(self, releases: list[tuple[str, str, Commands]]) -> None:
         """Release each lock (only if still ours: it may have expired and been taken by
         another) with the commands that go with it, in one round trip."""
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for key, token, recorded in releases:
-                # EVALSHA itself: a Script object in a pipeline costs a SCRIPT EXISTS round
-                # trip before every execute.
-                pipe.evalsha(
-                    self._release_with.sha, 1 + len(recorded.keys), key, *recorded.keys, token, *recorded.args
-                )
+            self._queue_releases(pipe, releases)
             answers = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
             log.warning("could not release %s (they expire by themselves): %s", _keys(releases), exc)
             return
+        self._check(releases, answers)
+
+    def _check(self, releases: list[tuple[str, str, Commands]], answers: list[object]) -> None:
         for (key, token, recorded), answer in zip(releases, answers, strict=True):
             if isinstance(answer, redis.exceptions.NoScriptError):
                 # Not loaded on this server yet (or flushed): the Script loads it and releases.
@@ -214,7 +326,7 @@ class LockKeeper:
                     answer = exc
             if isinstance(answer, Exception):
                 log.warning("could not release %s (it expires by itself): %s", key, answer)
-            elif answer[1]:
+            elif isinstance(answer, list) and answer[1]:
                 log.warning("%d command(s) sent with the release of %s failed", answer[1], key)
 
     def held(self) -> list[str]:
@@ -239,9 +351,16 @@ class LockKeeper:
         renew_at = time.monotonic() + self._renew_every
         while True:
             with self._changed:
-                while not self._releases and time.monotonic() < renew_at:
-                    self._changed.wait(renew_at - time.monotonic())
-                releases, self._releases = self._releases, []
+                while True:
+                    now = time.monotonic()
+                    due = self._releases and (self._hurry or now >= self._send_at)
+                    if due or now >= renew_at:
+                        break
+                    wake = min(renew_at, self._send_at) if self._releases else renew_at
+                    self._changed.wait(wake - now)
+                releases, self._releases = (self._releases, []) if due else ([], self._releases)
+                if not self._releases:
+                    self._hurry = False
             if releases:
                 try:
                     self._let_go(releases)

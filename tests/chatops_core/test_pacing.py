@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
+from redis.client import Pipeline
 
+from chatops_core import pacing
 from chatops_core.pacing import Pacer
 
 
@@ -100,3 +103,40 @@ def test_a_hold_off_keeps_the_lock_and_pace_from_sending(redis_client: redis.Red
     pacer.hold_off("s:post:C1", 30)
     gate = pacer.lock_and_pace("chatops:lock:d3", "me", 5000, gap=("s:post:C1", 1.0))
     assert not gate.taken and gate.wait == pytest.approx(30, abs=0.5)
+
+
+class _Counted:
+    """Commands carried ahead of a lock and pace: one INCR, whose answer is kept."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.answers: list[object] | None = None
+        self.error: BaseException | None = None
+
+    def queue(self, pipe: Pipeline) -> int:
+        pipe.incr(self.key)
+        return 1
+
+    def settle(self, answers: list[object]) -> None:
+        self.answers = answers
+
+    def lost(self, error: BaseException) -> None:
+        self.error = error
+
+
+def test_commands_carried_with_a_lock_and_pace_run_in_its_round_trip(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pacer = Pacer(redis_client)
+    carried = _Counted("carried")
+    gate = pacer.lock_and_pace("chatops:lock:d4", "me", 5000, slot=("s:post:C4", 1.0), carried=carried)
+    assert gate.taken and redis_client.get("chatops:lock:d4") == b"me"
+    assert carried.answers == [1] and carried.error is None
+    # They run whatever the lock and pace finds (here the lock is held), and a server that
+    # lacks the script (as after its restart: a text it has never run) gets it.
+    monkeypatch.setattr(pacing, "_LOCK_AND_PACE", f"{pacing._LOCK_AND_PACE} -- {uuid.uuid4().hex}")
+    pacer = Pacer(redis_client)
+    carried = _Counted("carried")
+    gate = pacer.lock_and_pace("chatops:lock:d4", "other", 5000, carried=carried)
+    assert gate.busy_ms is not None and 0 < gate.busy_ms <= 5000
+    assert carried.answers == [2]

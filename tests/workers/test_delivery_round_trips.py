@@ -1,10 +1,11 @@
 """A delivery's bookkeeping in Redis: two round trips for a post, the platform's health
-recorded in the second, which the delivery does not wait for.
+recorded in the second, which the delivery does not wait for; one after another, one round
+trip each.
 
 The lock, the send slot and the gap check are taken in one atomic round trip; the lock's
-release carries the outcome's count and the provider's health, and is sent by the process's
-lock thread once the delivery is recorded. The real store (SQLite), the real Redis and
-slack_sdk against the local server that plays Slack.
+release carries the outcome's count and the provider's health, and goes out once the
+delivery is recorded: with the process's next lock taking, else from its lock thread. The
+real store (SQLite), the real Redis and slack_sdk against the local server that plays Slack.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from chatops_core.provider_health import ErrorKind, read_health
 from tests.fakes.slack_server import FakeSlack
 from tests.workers.slack_runtime import slack_runtime
 from workers.delivery import SlotLater, deliver
+from workers.locks import LockKeeper
 from workers.runtime import Runtime
 
 
@@ -85,6 +87,27 @@ def test_a_post_costs_two_round_trips_and_leaves_no_lock(
     assert len(round_trips) == 1
     assert not redis_client.keys("chatops:lock:*")
     assert len(slack.messages("incidents")) == 1
+
+
+def test_deliveries_one_after_another_take_one_round_trip_each(
+    runtime: Runtime, slack: FakeSlack, redis_client: redis.Redis, round_trips: list[int]
+) -> None:
+    # The lock thread waits far longer than these deliveries take.
+    runtime.__dict__["locks"] = LockKeeper(redis_client, carry_wait=60.0)
+    deliver(runtime, created(1), "n-0", "slack", "#general", slot_taken=False)  # connections made
+    assert runtime.locks.flush()
+    round_trips.clear()
+    channels = ("incidents", "critical-incidents", "major-incidents")
+    for number, channel in enumerate(channels, start=2):
+        deliver(runtime, created(number), f"n-{number}", "slack", f"#{channel}", slot_taken=False)
+    # Each took its lock and slot in one round trip, which released the lock before it with
+    # its count; the last one's release is still waiting.
+    assert len(round_trips) == 3
+    assert redis_client.keys("chatops:lock:*") == [b"chatops:lock:ext:n-4:slack:#major-incidents"]
+    assert runtime.locks.flush()
+    assert not redis_client.keys("chatops:lock:*")
+    assert DeliveryCounter(redis_client).totals()[("slack", "delivered")] == 4
+    assert [len(slack.messages(name)) for name in channels] == [1, 1, 1]
 
 
 def test_the_platforms_health_goes_out_with_the_lock_release(

@@ -199,3 +199,59 @@ def test_the_lock_thread_goes_on_after_a_release_it_could_not_send(
     assert keeper.flush(timeout=10)
     assert redis_client.exists("chatops:lock:second") == 0
     assert redis_client.hget("counts", "delivered") == b"1"
+
+
+def test_the_next_lock_taken_carries_the_release_left_before_it(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The thread would wait far longer than this test: what releases the first lock is the
+    # second one's taking.
+    keeper = LockKeeper(redis_client, ttl=5.0, carry_wait=60.0)
+    sent: list[int] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(
+        self: redis.connection.AbstractConnection, command: object, check_health: bool = True
+    ) -> None:
+        sent.append(1)
+        original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    with keeper.hold("first", release_later=True) as held:
+        held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+    assert redis_client.exists("chatops:lock:first") == 1
+    sent.clear()
+    with keeper.hold("second", release_later=True):
+        # One round trip took this lock and released the first, with its count.
+        assert len(sent) == 1
+        assert redis_client.exists("chatops:lock:first") == 0
+        assert redis_client.hget("counts", "delivered") == b"1"
+    assert keeper.flush(timeout=10)
+    assert redis_client.exists("chatops:lock:second") == 0
+
+
+def test_a_release_no_taking_carries_goes_out_by_itself(redis_client: redis.Redis) -> None:
+    keeper = LockKeeper(redis_client, ttl=5.0, carry_wait=0.05)
+    with keeper.hold("alone", release_later=True) as held:
+        held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+    # Nothing else is taken and nobody flushes: the lock thread sends it after the wait.
+    wait_for(lambda: redis_client.exists("chatops:lock:alone") == 0, timeout=5)
+    assert redis_client.hget("counts", "delivered") == b"1"
+
+
+def test_a_taking_that_fails_before_its_round_trip_leaves_the_carried_releases_to_the_thread(
+    redis_client: redis.Redis,
+) -> None:
+    keeper = LockKeeper(redis_client, ttl=5.0, carry_wait=60.0)
+    with keeper.hold("posted", release_later=True) as held:
+        held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
+
+    def broken(key: str, token: str, ttl_ms: int, carried: locks.Carried | None) -> None:
+        raise RuntimeError("a bug before any round trip")
+
+    with pytest.raises(RuntimeError), keeper.hold("next", take=broken):
+        pass
+    assert redis_client.exists("chatops:lock:posted") == 1
+    assert keeper.flush(timeout=10)
+    assert redis_client.exists("chatops:lock:posted") == 0
+    assert redis_client.hget("counts", "delivered") == b"1"
