@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, u
 from sqlalchemy.orm import Session
 
 from chatops_core.models import EntryKind, Incident, Severity, Status
-from chatops_core.store.driver import DriverStatements
+from chatops_core.store.driver import DELIVERY_COLUMNS, DriverStatements
 from chatops_core.store.schema import (
     DeadLetterRow,
     DeliveryRow,
@@ -197,11 +197,15 @@ class DeliveryRecords:
             "b_version": version,
             "now": driver.time(datetime.now(UTC)),
         }
+        # The first attempt inserts in one statement, committed by itself; it returns no row
+        # when the key is there already.
+        first = driver.single("first", params, write=True)
+        if first is not None:
+            # Inserted: no attempt before this one.
+            return _delivery(driver.delivery_row(first), outcome_unknown=False)
+        # A later attempt reads what the one before left and counts itself, in one write
+        # transaction (the key's row locked on PostgreSQL) so no concurrent attempt is lost.
         with driver.transaction(write=True) as cursor:
-            first = cursor.run("first", params).one()
-            if first is not None:
-                # Inserted: no attempt before this one.
-                return _delivery(driver.delivery_row(first), outcome_unknown=False)
             previous = cursor.run("previous_outcome", params).one()
             again = cursor.run("again", params).one()
         return _delivery(driver.delivery_row(again), outcome_unknown=bool(previous and previous[0]))
@@ -218,12 +222,16 @@ class DeliveryRecords:
     ) -> tuple[Delivery | None, Card | None]:
         """:meth:`delivery` and :meth:`card` in one read, as a delivery first looks at both."""
         driver = self._driver
-        with driver.transaction(write=False) as cursor:
-            found = cursor.run("delivery", {"k": key}).one()
-            shown = cursor.run("card", _card_key(instance, channel, incident_ref)).one()
+        # One statement, so one snapshot: always one row, the delivery's columns then the card's,
+        # NULL where there is none (neither has a NULL key column).
+        row = driver.single(
+            "delivery_and_card", {"k": key, **_card_key(instance, channel, incident_ref)}, write=False
+        )
+        assert row is not None
+        found, shown = row[: len(DELIVERY_COLUMNS)], row[len(DELIVERY_COLUMNS) :]
         return (
-            None if found is None else _delivery(driver.delivery_row(found)),
-            None if shown is None else Card(*shown),
+            None if found[0] is None else _delivery(driver.delivery_row(found)),
+            None if shown[0] is None else Card(*shown),
         )
 
     def finish_delivery(self, key: str, *, channel_id: str, message_id: str) -> None:

@@ -1,16 +1,22 @@
 """The statements of a delivery's hot path, run on the database driver's own connection.
 
-A delivery that posts runs three short transactions: it reads its record and the channel's
-card, records the attempt, then records the post with the card. Through SQLAlchemy's
+A delivery that posts runs three short steps: it reads its record and the channel's card,
+records the attempt, then records the post with the card. Through SQLAlchemy's
 execution path (a statement's parameters bound and processed, its events, its result
 object) they cost about a millisecond of CPU per delivery, twenty times what the database
 itself takes; a worker delivering a few hundred notifications a second spends more there
 than anywhere else. Here the same statements are plain SQL, run with the driver's cursor on
 a connection each thread checks out of the engine's pool once and keeps (a checkout and its
-return cost about 40 µs, three times a delivery). What a checkout checks is checked before
-each use of a kept connection: that SQLite's database file is still the same, and, on
-PostgreSQL, a ping when the connection has been unused for :data:`IDLE_CHECK_SECONDS` (the
-pool's pre-ping); one that fails its check, or breaks, is dropped for a new one.
+return cost about 40 µs, three times a delivery). What a checkout checks is checked on a
+kept connection too: that SQLite's database file is still the same, before every use that
+may write and before a read when it was last checked :data:`IDLE_CHECK_SECONDS` ago or more;
+and, on PostgreSQL, a ping when the connection has been unused that long (the pool's
+pre-ping). One that fails its check, or breaks, is dropped for a new one.
+
+The read and a first attempt are one statement each, run on their own in autocommit mode
+(:meth:`DriverStatements.single`): no ``BEGIN`` or ``COMMIT`` is sent for them, and one
+statement reads one snapshot, or writes all or nothing. A later attempt and the post are
+transactions of a few statements (:meth:`DriverStatements.transaction`).
 
 What stays SQLAlchemy's:
 
@@ -25,7 +31,8 @@ What stays SQLAlchemy's:
 
 The SQL is the same on SQLite (3.35 or later, for ``RETURNING``) and PostgreSQL; only the
 placeholders differ (``:name`` against ``%(name)s``). A write transaction on SQLite begins
-with ``BEGIN IMMEDIATE``, as the store's others do.
+with ``BEGIN IMMEDIATE``, as the store's others do; a write statement run on its own takes
+the write lock as it starts, the same way.
 """
 
 from __future__ import annotations
@@ -62,15 +69,29 @@ DELIVERY_COLUMNS = (
 )
 CARD_COLUMNS = ("instance", "channel", "incident_ref", "channel_id", "message_id", "version")
 
-# ``key`` is quoted: a keyword in SQLite, though usable as a name.
-_D = ", ".join(f'"{c}"' if c == "key" else c for c in DELIVERY_COLUMNS)
-_C = ", ".join(CARD_COLUMNS)
+
+def _listed(columns: tuple[str, ...], table: str = "") -> str:
+    """``columns`` for a statement, each after ``table`` (``"d."``, say) when given."""
+    # ``key`` is quoted: a keyword in SQLite, though usable as a name.
+    return ", ".join(table + (f'"{c}"' if c == "key" else c) for c in columns)
+
+
+_D = _listed(DELIVERY_COLUMNS)
+_C = _listed(CARD_COLUMNS)
 
 _SQL = {
     "delivery": f'SELECT {_D} FROM deliveries WHERE "key" = {{k}}',
     "card": (
         f"SELECT {_C} FROM incident_cards WHERE instance = {{c_instance}} "
         "AND channel = {c_channel} AND incident_ref = {c_ref}"
+    ),
+    # Both in one row, each found by its primary key: the delivery's columns then the
+    # card's, all NULL for one that is not there (neither has a NULL key column).
+    "delivery_and_card": (
+        f"SELECT {_listed(DELIVERY_COLUMNS, 'd.')}, {_listed(CARD_COLUMNS, 'c.')} FROM (SELECT 1) AS one "
+        'LEFT JOIN deliveries AS d ON d."key" = {k} '
+        "LEFT JOIN incident_cards AS c ON c.instance = {c_instance} "
+        "AND c.channel = {c_channel} AND c.incident_ref = {c_ref}"
     ),
     # A first attempt (the common case) is one statement: it inserts, or finds the key there.
     "first": (
@@ -173,21 +194,46 @@ class DriverStatements:
 
         A driver's error is raised as SQLAlchemy raises it (see the module's text).
         """
-        connection = self._connection()
+        with self._cursor(write=write, alone=False) as cursor:
+            yield _Cursor(self, cursor)
+
+    def single(self, name: str, params: Mapping[str, Any], *, write: bool) -> tuple[Any, ...] | None:
+        """Run statement ``name`` on its own, committed by itself, and return its first row.
+
+        The statement runs in the connection's autocommit mode (SQLite's, which the store
+        sets on connect, and psycopg's, set for the statement), so no ``BEGIN`` or ``COMMIT``
+        is sent for it: it reads one snapshot, and a write takes SQLite's write lock when it
+        starts (waiting per ``busy_timeout``, as ``BEGIN IMMEDIATE`` does), commits when it
+        ends and, when it fails, is undone whole. Errors are raised as :meth:`transaction`
+        raises them.
+        """
+        with self._cursor(write=write, alone=True) as cursor:
+            return _Cursor(self, cursor).run(name, params).one()
+
+    @contextmanager
+    def _cursor(self, *, write: bool, alone: bool) -> Iterator[Any]:
+        """A driver cursor on this thread's connection, in a transaction of its own or, when
+        ``alone``, in autocommit mode; see :meth:`transaction` and :meth:`single`."""
+        connection = self._connection(write=write)
+        # psycopg begins a transaction before a statement unless it is in autocommit mode.
+        autocommit = alone and not self._sqlite
         cursor = None
         done = False
         try:
             try:
+                if autocommit:
+                    # As SQLAlchemy's own ping on psycopg does; switched back below.
+                    connection.dbapi_connection.autocommit = True
                 cursor = connection.cursor()
-                if self._sqlite:
+                if self._sqlite and not alone:
                     # The connection is in the driver's autocommit mode (the store's
                     # ``connect`` hook): the transaction is begun here, as SQLAlchemy's
                     # ``begin`` hook does for the store's other transactions.
                     cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield _Cursor(self, cursor)
-                if self._sqlite:
+                yield cursor
+                if self._sqlite and not alone:
                     cursor.execute("COMMIT")
-                else:
+                elif not alone:
                     connection.commit()
                 done = True
             except self._dbapi_error as exc:
@@ -198,20 +244,25 @@ class DriverStatements:
             if cursor is not None:
                 with contextlib.suppress(self._dbapi_error):
                     cursor.close()
+            if autocommit and connection.is_valid:
+                # Back as the pool and the store's other transactions expect it.
+                try:
+                    connection.dbapi_connection.autocommit = False
+                except Exception as exc:
+                    connection.invalidate(exc)
             self._local.used = time.monotonic()
 
-    def _connection(self) -> Any:
+    def _connection(self, *, write: bool) -> Any:
         """This thread's connection: checked out of the pool once and kept, so a delivery's
-        three transactions pay for no checkout (about 40 µs each); checked as a checkout
-        would check it (the ``verify`` hook; PostgreSQL's ping after
-        :data:`IDLE_CHECK_SECONDS` unused), and replaced when that fails."""
+        statements pay for no checkout (about 40 µs each); checked as a checkout would check
+        it (see :meth:`_still_good`), and replaced when that fails."""
         local = self._local
         held = getattr(local, "connection", None)
         if held is not None:
             if local.pid != os.getpid():
                 # Inherited through a fork: the parent's to use, not ours (nor to close).
                 held = local.connection = None
-            elif not held.is_valid or not self._still_good(held, time.monotonic() - local.used):
+            elif not held.is_valid or not self._still_good(held, write=write):
                 self._let_go(held)
                 held = local.connection = None
         if held is None:
@@ -220,16 +271,29 @@ class DriverStatements:
             except self._dbapi_error as exc:
                 # The database cannot be reached (or its file is gone).
                 raise sqlalchemy.exc.DBAPIError.instance(None, None, exc, self._dbapi_error) from exc
-            local.connection, local.pid, local.used = held, os.getpid(), time.monotonic()
+            local.connection, local.pid = held, os.getpid()
+            # The checkout has just made both checks.
+            local.used = local.checked = time.monotonic()
             with self._registry:
                 self._held.add(held)
         return held
 
-    def _still_good(self, connection: Any, idle: float) -> bool:
+    def _still_good(self, connection: Any, *, write: bool) -> bool:
+        """Whether this thread's kept connection passes what a checkout checks, before a use.
+
+        ``verify`` (SQLite: the database file is still the one the connection opened) runs
+        before every use that may write, so nothing is ever written into a file deleted or
+        replaced since; before a read, only when it last ran :data:`IDLE_CHECK_SECONDS` ago or
+        more (a read from such a file loses nothing, and the next write is checked). On
+        PostgreSQL the connection is pinged when it has been unused that long.
+        """
+        local = self._local
+        now = time.monotonic()
         try:
-            if self._verify is not None:
+            if self._verify is not None and (write or now - local.checked >= IDLE_CHECK_SECONDS):
                 self._verify(connection.info)
-            if not self._sqlite and idle > IDLE_CHECK_SECONDS:
+                local.checked = now
+            if not self._sqlite and now - local.used > IDLE_CHECK_SECONDS:
                 self._engine.dialect.do_ping(connection.dbapi_connection)
         except Exception:
             return False

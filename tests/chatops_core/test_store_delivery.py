@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy.exc
 from alembic import command
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event, insert, inspect, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -314,6 +314,153 @@ def test_a_failed_transaction_leaves_nothing_behind(store: IncidentStore) -> Non
     begin(store, "k2")
     post(store, "k2", incident_ref="INC-9", version=1)
     assert store.card("slack", "#incidents", "INC-9") is not None
+
+
+@pytest.mark.parametrize(("delivered", "shown"), [(False, False), (True, False), (False, True), (True, True)])
+def test_delivery_and_card_reads_what_delivery_and_card_each_read(
+    store: IncidentStore, delivered: bool, shown: bool
+) -> None:
+    # Other deliveries and cards are there too, so a read that matched more than its own
+    # key would show.
+    begin(store, "other")
+    store.save_card("slack", "#incidents", "INC-8", channel_id="C2", message_id="m-other", version=1)
+    if delivered:
+        begin(store, "k1")
+        store.fail_delivery("k1", error="timeout", dead=False)
+    if shown:
+        store.save_card("slack", "#incidents", "INC-7", channel_id="C1", message_id="m1", version=None)
+    found, card = store.delivery_and_card("k1", "slack", "#incidents", "INC-7")
+    assert (found, card) == (store.delivery("k1"), store.card("slack", "#incidents", "INC-7"))
+    assert (found is not None, card is not None) == (delivered, shown)
+    if found is not None:
+        assert (found.key, found.attempts, found.last_error, found.outcome_unknown) == (
+            "k1",
+            1,
+            "timeout",
+            True,
+        )
+        assert found.created_at.tzinfo is not None
+    if card is not None:
+        assert card == Card("slack", "#incidents", "INC-7", "C1", "m1", None)
+
+
+def test_a_delivery_sends_no_begin_or_commit_for_its_read_and_first_attempt(tmp_path: Path) -> None:
+    # On SQLite the read and the first attempt are single statements in autocommit mode; only
+    # the post (a card and the delivery together) is a transaction. The file is checked before
+    # each write, not before the read just after.
+    store = IncidentStore(f"sqlite:///{tmp_path / 'chatops.db'}")
+    store.upgrade()
+    try:
+        begin(store, "warm")  # this thread's connection, kept from now on
+        sent: list[str] = []
+        store._driver._local.connection.dbapi_connection.set_trace_callback(sent.append)
+        checks: list[dict[Any, Any]] = []
+        verify = store._driver._verify
+        assert verify is not None
+
+        def counted(info: dict[Any, Any]) -> None:
+            checks.append(info)
+            verify(info)
+
+        store._driver._verify = counted
+        assert store.delivery_and_card("k1", "slack", "#incidents", "INC-7") == (None, None)
+        begin(store, "k1")
+        post(store, "k1")
+        assert [statement.split()[0] for statement in sent] == [
+            "SELECT",
+            "INSERT",
+            "BEGIN",
+            "INSERT",
+            "UPDATE",
+            "COMMIT",
+        ]
+        assert len(checks) == 2
+        found, card = store.delivery_and_card("k1", "slack", "#incidents", "INC-7")
+        assert found is not None and found.status == "posted" and card is not None
+    finally:
+        store.close()
+
+
+def test_a_first_attempt_commits_by_itself_and_a_failed_one_leaves_nothing(
+    store: IncidentStore,
+) -> None:
+    first = begin(store, "k1")
+    assert first.attempts == 1
+    # Another connection sees it at once: nothing is left open on this thread's connection.
+    with store._engine.connect() as other:
+        seen = other.execute(text("SELECT attempts FROM deliveries WHERE \"key\" = 'k1'")).all()
+    assert seen == [(1,)]
+    # A statement that fails (no instance) is raised as SQLAlchemy raises it, and leaves nothing.
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        begin(store, "k2", instance=None)
+    assert store.delivery("k2") is None
+    # The connection is fine for the next delivery, and its transactions are still
+    # transactions: one that fails leaves nothing either.
+    assert begin(store, "k2").attempts == 1
+    with pytest.raises(KeyError):
+        post(store, "never-begun", incident_ref="INC-9")
+    assert store.card("slack", "#incidents", "INC-9") is None
+    assert begin(store, "k1").attempts == 2
+
+
+def test_a_first_attempt_waits_for_a_concurrent_one_and_counts_after_it(store: IncidentStore) -> None:
+    # Another connection inserts the same key and holds its transaction open: the first
+    # attempt's statement waits for it (on SQLite, for the write lock), finds the key, and
+    # counts itself as the second attempt.
+    with store._writer.connect() as holder:
+        transaction = holder.begin()
+        holder.execute(
+            insert(DeliveryRow).values(
+                key="k",
+                notification_id="n-0",
+                instance="slack",
+                channel="#incidents",
+                incident_ref="INC-7",
+                version=3,
+                status="pending",
+                attempts=1,
+                outcome_unknown=True,
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+        with ThreadPoolExecutor(1) as pool:
+            attempt = pool.submit(begin, store, "k")
+            with pytest.raises(TimeoutError):
+                attempt.result(timeout=0.2)  # waiting, not failed
+            transaction.commit()
+            second = attempt.result(timeout=WAIT_SECONDS)
+    assert (second.attempts, second.notification_id, second.outcome_unknown) == (2, "n-0", True)
+    assert second.created_at == T0
+    recorded = store.delivery("k")
+    assert recorded is not None and recorded.attempts == 2
+
+
+def test_a_kept_connection_never_writes_into_a_replaced_file(tmp_path: Path) -> None:
+    # The delivery path keeps its connection; a database file replaced under it (a backup put
+    # back, say) gets the next write, not the file the connection opened.
+    path = tmp_path / "chatops.db"
+    url = f"sqlite:///{path}"
+    store = IncidentStore(url)
+    store.upgrade()
+    try:
+        begin(store, "k1")
+        for name in ("chatops.db", "chatops.db-wal", "chatops.db-shm"):
+            (tmp_path / name).unlink(missing_ok=True)
+        replacement = IncidentStore(url)
+        replacement.upgrade()
+        replacement.close()
+        assert begin(store, "k2").attempts == 1
+        post(store, "k2")
+        reader = IncidentStore(url)
+        try:
+            assert reader.delivery("k1") is None
+            posted = reader.delivery("k2")
+            assert posted is not None and posted.status == "posted"
+        finally:
+            reader.close()
+    finally:
+        store.close()
 
 
 def test_a_database_out_of_reach_fails_as_sqlalchemy_reports_it(tmp_path: Path) -> None:
