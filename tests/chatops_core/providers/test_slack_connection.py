@@ -6,7 +6,10 @@ alive as Slack's HTTP/1.1 servers do).
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -98,3 +101,100 @@ def test_an_answer_that_is_not_a_success_is_read_as_the_sdk_reads_it(fake: FakeS
     # The connection stays usable after a refusal.
     assert client.chat_postMessage(channel="#incidents", text="y")["ok"] is True
     assert fake.connections_opened == 1
+
+
+class _Capture(BaseHTTPRequestHandler):
+    """Keeps each request as it came (path, headers in order, body) and answers as Slack
+    answers a post, or with ``answer`` (status, content type, body) when set."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, list[tuple[str, str]], bytes]] = []
+    answer: tuple[int, str, bytes] | None = None
+
+    def do_POST(self) -> None:  # noqa: N802 - the handler's own name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append((self.path, list(self.headers.items()), body))
+        status, content_type, reply = self.answer or (
+            200,
+            "application/json; charset=utf-8",
+            json.dumps({"ok": True, "channel": "C1", "ts": "1700000000.000100"}).encode(),
+        )
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def capture() -> Iterator[tuple[str, type[_Capture]]]:
+    handler = type("Capture", (_Capture,), {"seen": [], "answer": None})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*INC-7* Checkout errors"}}]
+
+
+def test_posts_and_updates_send_what_the_sdks_own_methods_send(
+    capture: tuple[str, type[_Capture]],
+) -> None:
+    url, handler = capture
+    settings = make_settings(None, bot_token="xoxb-capture", api_url=url)
+    api = SlackApi(settings)
+    sdk = KeptAliveWebClient(token=settings.bot_token.get_secret_value(), base_url=url)
+    metadata = {"event_type": "chatops_delivery", "event_payload": {"key": "n-1:slack:#incidents"}}
+    api.post_message("#incidents", "INC-7", BLOCKS, metadata=metadata, thread_ts="1.0", broadcast=True)
+    sdk.chat_postMessage(
+        channel="#incidents",
+        text="INC-7",
+        blocks=BLOCKS,
+        metadata=metadata,
+        thread_ts="1.0",
+        reply_broadcast=True,
+    )
+    api.update_message("C1", "1700000000.000100", "INC-7 resolved", BLOCKS)
+    sdk.chat_update(channel="C1", ts="1700000000.000100", text="INC-7 resolved", blocks=BLOCKS)
+    ours_post, sdks_post, ours_update, sdks_update = handler.seen
+    # The same path, the same headers (the SDK's User-Agent, the token, the JSON content
+    # type) in the same order, and the same body, byte for byte.
+    assert ours_post == sdks_post
+    assert ours_update == sdks_update
+    assert ours_post[0] == "/api/chat.postMessage" and ours_update[0] == "/api/chat.update"
+    assert json.loads(ours_post[2])["reply_broadcast"] is True
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ((200, "application/json", b'{"ok": false, "error": "not_in_channel"}'), "not_in_channel"),
+        ((200, "text/html", b"<html>a proxy's page</html>"), None),
+    ],
+    ids=["refusal", "not-json"],
+)
+def test_a_post_that_fails_fails_as_the_sdks_own_method_fails(
+    capture: tuple[str, type[_Capture]], answer: tuple[int, str, bytes], error: str | None
+) -> None:
+    url, handler = capture
+    handler.answer = answer
+    settings = make_settings(None, bot_token="xoxb-capture", api_url=url)
+    sdk = KeptAliveWebClient(token=settings.bot_token.get_secret_value(), base_url=url)
+    with pytest.raises(SlackApiError) as by_sdk:
+        sdk.chat_postMessage(channel="#incidents", text="INC-7", blocks=BLOCKS)
+    with pytest.raises(SlackApiError) as ours:
+        SlackApi(settings)._poster.call_json(
+            "chat.postMessage", {"channel": "#incidents", "text": "INC-7", "blocks": BLOCKS}
+        )
+    assert ours.value.response.data == by_sdk.value.response.data
+    assert ours.value.response.status_code == by_sdk.value.response.status_code
+    if error is not None:
+        assert ours.value.response["error"] == error
