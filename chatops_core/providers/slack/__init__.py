@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from slack_sdk.http_retry import RetryIntervalCalculator
 
+from chatops_core.cards import IncidentCard
 from chatops_core.errors import ChannelNotFound, ConfigError, Permanent, ProviderError, TriggerExpired
 from chatops_core.models import ChannelRef, InboundCommand, MessageRef, Person, PostedText, Reply, utcnow
 from chatops_core.notifications import Announcement
@@ -34,8 +35,8 @@ from chatops_core.providers.slack.pacing import PACING
 from chatops_core.providers.slack.render import (
     alert_blocks,
     alert_text,
-    announcement_blocks,
-    announcement_text,
+    card_blocks,
+    card_text,
     escape,
     offer_form_blocks,
     reply_blocks,
@@ -277,8 +278,8 @@ class SlackProvider(Provider):
         tell later whether this post already happened. A channel the bot is not in is joined
         once (``not_in_channel``), then the post is tried again.
         """
-        text, blocks = announcement_text(announcement), announcement_blocks(announcement, instance=self.name)
-        return self._post_keyed(channel, text, blocks, key)
+        card = IncidentCard.of(announcement)
+        return self._post_keyed(channel, card_text(card), card_blocks(card, instance=self.name), key)
 
     def alert(
         self,
@@ -352,11 +353,9 @@ class SlackProvider(Provider):
 
     def update_announcement(self, ref: MessageRef, announcement: Announcement) -> None:
         """Rewrite a posted announcement in place (``chat.update``)."""
+        card = IncidentCard.of(announcement)
         self._api.update_message(
-            ref.channel_id,
-            ref.message_id,
-            announcement_text(announcement),
-            announcement_blocks(announcement, instance=self.name),
+            ref.channel_id, ref.message_id, card_text(card), card_blocks(card, instance=self.name)
         )
 
     def create_channel(self, name: str, topic: str | None = None) -> ChannelRef:

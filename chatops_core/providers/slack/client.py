@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from urllib.request import Request
 
 from slack_sdk import WebClient
@@ -156,6 +156,9 @@ class KeptAliveWebClient(WebClient):
         super().__init__(*args, **kwargs)
         self._local = threading.local()
         self._json_headers: dict[str, str] | None = None
+        # URLs by API method, and their parts by URL: worked out once each.
+        self._urls: dict[str, str] = {}
+        self._parts: dict[str, SplitResult] = {}
 
     def call_json(self, api_method: str, body: dict[str, Any]) -> SlackResponse:
         """``api_call(api_method, json=body)``, for the calls a delivery makes every time
@@ -175,7 +178,9 @@ class KeptAliveWebClient(WebClient):
                 token=self.token or "", has_json=True, has_files=False, additional_headers={}
             )
         _set_default_params(body, self.default_params)
-        url = _get_url(self.base_url, api_method)
+        url = self._urls.get(api_method) or self._urls.setdefault(
+            api_method, _get_url(self.base_url, api_method)
+        )
         args: dict[str, Any] = {"headers": dict(self._json_headers), "data": {}, "params": {}, "json": body}
         response = self._perform_urllib_http_request(url=url, args=args)
         # The retry loop parses a JSON answer; anything else is read as api_call reads it.
@@ -199,7 +204,7 @@ class KeptAliveWebClient(WebClient):
         ).validate()
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
-        parts = urlsplit(url)
+        parts = self._parts.get(url) or self._parts.setdefault(url, urlsplit(url))
         if self.proxy is not None or parts.scheme not in ("http", "https") or not parts.hostname:
             return super()._perform_urllib_http_request_internal(url, req)
         conn = self._connection(parts.scheme, parts.hostname, parts.port)

@@ -298,7 +298,11 @@ def reply_blocks(reply: Reply, instance: str | None = None) -> list[dict[str, An
 
 def announcement_text(announcement: Announcement) -> str:
     """The fallback text of an announcement (also what notifications show)."""
-    card = IncidentCard.of(announcement)
+    return card_text(IncidentCard.of(announcement))
+
+
+def card_text(card: IncidentCard) -> str:
+    """The fallback text of an incident card (:func:`announcement_text`)."""
     text = (
         f"{card.headline}: [{card.severity.value}] {card.incident_id} {card.title} ({card.status.value})"
         f" — {card.summary}"
