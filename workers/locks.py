@@ -174,6 +174,9 @@ class LockKeeper:
         self._sent = 0
         self._send_at = 0.0
         self._hurry = False
+        # When the thread wakes next, while it waits (0 while it is awake): a release left
+        # meanwhile wakes it only when it would otherwise sleep past the release's moment.
+        self._wake_at = 0.0
         self._mutex = threading.Lock()
         self._changed = threading.Condition(self._mutex)
         self._thread: threading.Thread | None = None
@@ -248,8 +251,9 @@ class LockKeeper:
         with self._changed:
             if not self._releases:
                 self._send_at = time.monotonic() + self._carry_wait
+                if self._send_at < self._wake_at:
+                    self._changed.notify_all()
             self._releases.extend(releases)
-            self._changed.notify_all()
 
     def _carry(self) -> Carried | None:
         """The releases waiting to be sent, for a taking to carry (None when there are none)."""
@@ -356,8 +360,9 @@ class LockKeeper:
                     due = self._releases and (self._hurry or now >= self._send_at)
                     if due or now >= renew_at:
                         break
-                    wake = min(renew_at, self._send_at) if self._releases else renew_at
-                    self._changed.wait(wake - now)
+                    self._wake_at = min(renew_at, self._send_at) if self._releases else renew_at
+                    self._changed.wait(self._wake_at - now)
+                    self._wake_at = 0.0
                 releases, self._releases = (self._releases, []) if due else ([], self._releases)
                 if not self._releases:
                     self._hurry = False

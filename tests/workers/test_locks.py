@@ -231,7 +231,12 @@ def test_the_next_lock_taken_carries_the_release_left_before_it(
 
 
 def test_a_release_no_taking_carries_goes_out_by_itself(redis_client: redis.Redis) -> None:
-    keeper = LockKeeper(redis_client, ttl=5.0, carry_wait=0.05)
+    keeper = LockKeeper(redis_client, ttl=5.0, renew_every=60.0, carry_wait=0.05)
+    with keeper.hold("first", release_later=True):
+        pass
+    assert keeper.flush(timeout=10)
+    # The thread is asleep until its next renewal, a minute away: it wakes for the release.
+    wait_for(lambda: keeper._wake_at > 0, timeout=5)
     with keeper.hold("alone", release_later=True) as held:
         held.also(lambda pipe: pipe.hincrby("counts", "delivered", 1))
     # Nothing else is taken and nobody flushes: the lock thread sends it after the wait.
