@@ -178,7 +178,10 @@ class LockKeeper:
         # meanwhile wakes it only when it would otherwise sleep past the release's moment.
         self._wake_at = 0.0
         self._mutex = threading.Lock()
+        # What the thread waits on (releases left, a flush), and what flush() waits on
+        # (releases sent): apart, so that a release sent does not wake the thread.
         self._changed = threading.Condition(self._mutex)
+        self._sent_more = threading.Condition(self._mutex)
         self._thread: threading.Thread | None = None
         self._pid = 0
 
@@ -243,7 +246,7 @@ class LockKeeper:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._running():
                     return False
-                self._changed.wait(left)
+                self._sent_more.wait(left)
         return True
 
     def _leave(self, releases: list[tuple[str, str, Commands]]) -> None:
@@ -304,9 +307,9 @@ class LockKeeper:
             else:
                 self._check(releases, answers)
         finally:
-            with self._changed:
+            with self._mutex:
                 self._sent += len(releases)
-                self._changed.notify_all()
+                self._sent_more.notify_all()
 
     def _let_go(self, releases: list[tuple[str, str, Commands]]) -> None:
         """Release each lock (only if still ours: it may have expired and been taken by
@@ -371,9 +374,9 @@ class LockKeeper:
                     self._let_go(releases)
                 except Exception:  # the thread must go on renewing whatever happened here
                     log.exception("could not release %s (they expire by themselves)", _keys(releases))
-                with self._changed:
+                with self._mutex:
                     self._sent += len(releases)
-                    self._changed.notify_all()
+                    self._sent_more.notify_all()
             if time.monotonic() >= renew_at:
                 try:
                     self._renew_held()
