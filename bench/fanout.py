@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-t", "--trivial", type=int, default=1000, help="trivial tasks per round")
     parser.add_argument(
-        "-r", "--rounds", type=int, default=3, help="rounds of trivial tasks, then deliveries"
+        "-r", "--rounds", type=int, default=5, help="rounds of trivial tasks, then deliveries"
     )
     parser.add_argument("-c", "--concurrency", type=int, default=2, help="pool size of the throttled worker")
     parser.add_argument("--redis-url", help="a Redis to use (default: an embedded one)")
