@@ -19,6 +19,7 @@ platform secret (a webhook URL lives only in settings).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -159,6 +160,22 @@ class Carry(Protocol):
         ...
 
 
+def send_carrying(client: redis.Redis, carried: Carry, command: Callable[[Pipeline], object]) -> object:
+    """Send ``carried``'s commands, then the one ``command`` adds to the pipeline, in one round
+    trip; return that command's answer (its error, if it failed, is returned, not raised).
+    ``carried`` is told how its own commands went (:meth:`Carry.settle`, :meth:`Carry.lost`)."""
+    pipe = client.pipeline(transaction=False)
+    count = carried.queue(pipe)
+    command(pipe)
+    try:
+        answers = pipe.execute(raise_on_error=False)
+    except redis.RedisError as exc:
+        carried.lost(exc)
+        raise
+    carried.settle(answers[:count])
+    return answers[count]
+
+
 class Pacer:
     """Send slots per key, shared by every worker through Redis."""
 
@@ -219,17 +236,11 @@ class Pacer:
         if carried is None:
             answer = self._lock_and_pace(keys=keys, args=args)
         else:
-            pipe = self._client.pipeline(transaction=False)
-            count = carried.queue(pipe)
             # EVALSHA itself: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
-            pipe.evalsha(self._lock_and_pace.sha, len(keys), *keys, *args)
-            try:
-                answers = pipe.execute(raise_on_error=False)
-            except redis.RedisError as exc:
-                carried.lost(exc)
-                raise
-            carried.settle(answers[:count])
-            answer = answers[count]
+            sha = self._lock_and_pace.sha
+            answer = send_carrying(
+                self._client, carried, lambda pipe: pipe.evalsha(sha, len(keys), *keys, *args)
+            )
             if isinstance(answer, redis.exceptions.NoScriptError):
                 # Not loaded on this server yet (or flushed): the Script loads it and runs.
                 answer = self._lock_and_pace(keys=keys, args=args)

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 
 import redis
 
+from chatops_core.pacing import send_carrying
+
 log = logging.getLogger("chatops.locks")
 
 LOCK_TTL_SECONDS = 10.0
@@ -271,16 +273,9 @@ class LockKeeper:
         same round trip; whether the lock was set."""
         if carried is None:
             return bool(self._redis.set(key, token, nx=True, px=self._ttl_ms))
-        pipe = self._redis.pipeline(transaction=False)
-        count = carried.queue(pipe)
-        pipe.set(key, token, nx=True, px=self._ttl_ms)
-        try:
-            answers = pipe.execute(raise_on_error=False)
-        except redis.RedisError as exc:
-            carried.lost(exc)
-            raise
-        carried.settle(answers[:count])
-        taken = answers[count]
+        taken = send_carrying(
+            self._redis, carried, lambda pipe: pipe.set(key, token, nx=True, px=self._ttl_ms)
+        )
         if isinstance(taken, Exception):
             raise taken
         return bool(taken)
