@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from chatops_core.errors import ConnectionFailed
 from chatops_core.providers.slack.client import KeptAliveWebClient, SlackApi
 from tests.chatops_core.providers.slack_support import make_settings
+from tests.fakes.local_server import LocalServer
 from tests.fakes.slack_server import FakeSlack
 
 
@@ -129,17 +130,18 @@ class _Capture(BaseHTTPRequestHandler):
         pass
 
 
+class _CaptureServer(LocalServer):
+    def __init__(self) -> None:
+        self.handler = type("Capture", (_Capture,), {"seen": [], "answer": None})
+
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        return self.handler
+
+
 @pytest.fixture
 def capture() -> Iterator[tuple[str, type[_Capture]]]:
-    handler = type("Capture", (_Capture,), {"seen": [], "answer": None})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _CaptureServer() as server:
+        yield f"{server.url}/api/", server.handler
 
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*INC-7* Checkout errors"}}]
