@@ -29,7 +29,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryIntervalCalculator, RetryState
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.web.internal_utils import _build_unexpected_body_error_message, _get_url, _set_default_params
 from slack_sdk.web.slack_response import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
@@ -43,6 +42,19 @@ from chatops_core.providers.slack.errors import (
     map_slack_error,
     map_slack_response,
 )
+
+try:
+    # What api_call itself uses for these steps; call_json goes through api_call where an
+    # SDK release has moved them.
+    from slack_sdk.web.internal_utils import (
+        _build_unexpected_body_error_message,
+        _get_url,
+        _set_default_params,
+    )
+
+    LEAN_CALLS = True
+except ImportError:  # pragma: no cover - depends on the SDK release
+    LEAN_CALLS = False
 
 MAX_RETRIES = 2
 MAX_LIST_PAGES = 50
@@ -171,6 +183,8 @@ class KeptAliveWebClient(WebClient):
         left out are the layers ``api_call`` adds to sort arguments of other kinds (form
         fields, files, a token in the body), which cost about a quarter of the call's CPU.
         """
+        if not LEAN_CALLS or not hasattr(self, "_perform_urllib_http_request"):
+            return self.api_call(api_method, json=body)
         if self._json_headers is None:
             # What api_call sends for a JSON call: this client's headers (the SDK's
             # User-Agent among them), the token, the JSON content type.

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from chatops_core.errors import ConnectionFailed
+from chatops_core.providers.slack import client as slack_client
 from chatops_core.providers.slack.client import KeptAliveWebClient, SlackApi
 from tests.chatops_core.providers.slack_support import make_settings
 from tests.fakes.local_server import LocalServer
@@ -147,9 +148,12 @@ def capture() -> Iterator[tuple[str, type[_Capture]]]:
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*INC-7* Checkout errors"}}]
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "sdk-without-its-helpers"])
 def test_posts_and_updates_send_what_the_sdks_own_methods_send(
-    capture: tuple[str, type[_Capture]],
+    capture: tuple[str, type[_Capture]], monkeypatch: pytest.MonkeyPatch, lean: bool
 ) -> None:
+    # Where an SDK release lacks the helpers call_json uses, it goes through api_call.
+    monkeypatch.setattr(slack_client, "LEAN_CALLS", lean)
     url, handler = capture
     settings = make_settings(None, bot_token="xoxb-capture", api_url=url)
     api = SlackApi(settings)
