@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -98,8 +100,13 @@ def test_rejections_enqueue_nothing(ingress: tuple[Stack, redis.Redis], case: st
     elif case == "unknown_instance":
         headers, path = signed(raw), "/webhooks/nosuch"
     elif case == "too_large":
-        raw = body("note 1 " + "x" * (2 * 1024 * 1024))
-        headers = signed(raw)
+        # Refused on its declared size, before any of the body is read: the answer comes
+        # while the client would still be sending (and the ingress does not wait for it).
+        big = body("note 1 " + "x" * (2 * 1024 * 1024))
+        status, answer = _declared_only(stack, path, signed(big), len(big))
+        assert status == expected, answer
+        assert client.llen(QUEUE) == 0
+        return
     elif case == "unparseable_json":
         raw = b'{"type": "event_callback", '
         headers = signed(raw)
@@ -110,6 +117,24 @@ def test_rejections_enqueue_nothing(ingress: tuple[Stack, redis.Redis], case: st
     status, answer, _ = stack.post(path, raw, headers)
     assert status == expected, answer
     assert client.llen(QUEUE) == 0
+
+
+def _declared_only(stack: Stack, path: str, headers: dict[str, str], length: int) -> tuple[int, bytes]:
+    """POST with ``Content-Length: length`` and no body sent: the answer to the head alone.
+
+    Sending a body the ingress refuses on its size races its answer: the ingress answers and
+    closes, and a client still sending gets a broken pipe instead of the answer.
+    """
+    conn = http.client.HTTPConnection(urlsplit(stack.base_url).netloc, timeout=10)
+    try:
+        conn.putrequest("POST", path)
+        for name, value in {**headers, "Content-Length": str(length)}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+    finally:
+        conn.close()
 
 
 def test_url_verification_and_ssl_check_are_answered_in_place(ingress: tuple[Stack, redis.Redis]) -> None:
