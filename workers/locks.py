@@ -346,6 +346,7 @@ class LockKeeper:
                 self._pid = os.getpid()
                 self._releases.clear()
                 self._left = self._sent = 0
+                self._hurry, self._wake_at = False, 0.0
                 self._thread = threading.Thread(target=self._run, name="chatops-locks", daemon=True)
                 self._thread.start()
 
