@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
-from redis.connection import AbstractConnection
 
 from chatops_core.delivery_metrics import DeliveryCounter
 from chatops_core.errors import ServerError
@@ -35,20 +33,6 @@ def runtime(tmp_path: Path, slack: FakeSlack, redis_url: str, redis_client: redi
     rt = slack_runtime(tmp_path, slack, broker_url=redis_url, create_incident_channels=False)
     yield rt
     rt.store.close()
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the writes to Redis (one per round trip: a pipeline is one write)."""
-    sent: list[int] = []
-    original = AbstractConnection.send_packed_command
-
-    def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(1)
-        original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    return sent
 
 
 def created(number: int) -> Notification:
