@@ -25,8 +25,8 @@ from chatops_core.notifications import Announcement, Notification
 from chatops_core.providers.base import WebhookRequest
 from chatops_core.providers.slack import SlackProvider
 from chatops_core.providers.slack.config import SlackSettings
-from chatops_core.providers.slack.render import announcement_blocks
 from chatops_core.tasks import COMMAND_TASK, NOTIFY_TASK
+from tests.chatops_core.providers.slack_support import announcement_blocks
 from tests.fakes.slack_server import FakeSlack
 from tests.workers.slack_runtime import slack_runtime
 from workers.celery_app import make_celery

@@ -296,26 +296,13 @@ def reply_blocks(reply: Reply, instance: str | None = None) -> list[dict[str, An
     return _finish(blocks)
 
 
-def announcement_text(announcement: Announcement) -> str:
-    """The fallback text of an announcement (also what notifications show)."""
-    return card_text(IncidentCard.of(announcement))
-
-
 def card_text(card: IncidentCard) -> str:
-    """The fallback text of an incident card (:func:`announcement_text`)."""
+    """The fallback text of an incident card (also what notifications show)."""
     text = (
         f"{card.headline}: [{card.severity.value}] {card.incident_id} {card.title} ({card.status.value})"
         f" — {card.summary}"
     )
     return escape_within(text, FALLBACK_MAX)
-
-
-def announcement_blocks(
-    announcement: Announcement, *, now: datetime | None = None, instance: str | None = None
-) -> list[dict[str, Any]]:
-    """Blocks for an incident announcement: its :class:`~chatops_core.cards.IncidentCard`
-    (:func:`card_blocks`)."""
-    return card_blocks(IncidentCard.of(announcement), now=now, instance=instance)
 
 
 def card_blocks(

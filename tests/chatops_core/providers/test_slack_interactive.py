@@ -30,12 +30,14 @@ from chatops_core.notifications import Announcement, IncidentSnapshot
 from chatops_core.providers.base import Capability, Inbound, InboundKind, Provider, WebhookRequest
 from chatops_core.providers.slack import SlackProvider, map_slack_error
 from chatops_core.providers.slack.actions import decode_metadata, encode_metadata, incident_from_block_id
-from chatops_core.providers.slack.render import age, announcement_blocks, announcement_text
+from chatops_core.providers.slack.render import age
 from tests.chatops_core.providers.slack_support import (
     FIXTURES,
     FORM,
     JSON_CT,
     SECRET,
+    announcement_blocks,
+    announcement_text,
     make_provider,
     make_settings,
 )

@@ -20,13 +20,13 @@ from chatops_core.models import Severity, Status
 from chatops_core.notifications import Announcement, IncidentSnapshot
 from chatops_core.providers.base import Capability
 from chatops_core.providers.slack import SlackProvider
-from chatops_core.providers.slack.render import (
-    alert_blocks,
-    alert_text,
+from chatops_core.providers.slack.render import alert_blocks, alert_text
+from tests.chatops_core.providers.slack_support import (
     announcement_blocks,
     announcement_text,
+    make_provider,
+    make_settings,
 )
-from tests.chatops_core.providers.slack_support import make_provider, make_settings
 from tests.fakes.slack_server import FakeSlack
 from workers.delivery import may_have_posted
 
