@@ -183,7 +183,7 @@ class KeptAliveWebClient(WebClient):
         left out are the layers ``api_call`` adds to sort arguments of other kinds (form
         fields, files, a token in the body), which cost about a quarter of the call's CPU.
         """
-        if not LEAN_CALLS or not hasattr(self, "_perform_urllib_http_request"):
+        if not LEAN_CALLS:
             return self.api_call(api_method, json=body)
         if self._json_headers is None:
             # What api_call sends for a JSON call: this client's headers (the SDK's
