@@ -249,6 +249,10 @@ class LockKeeper:
                 if left <= 0 or not self._running():
                     return False
                 self._sent_more.wait(left)
+            if not self._releases:
+                # All sent (some carried by takings): a release left later waits its turn
+                # to be carried again.
+                self._hurry = False
         return True
 
     def _leave(self, releases: list[tuple[str, str, Commands]]) -> None:

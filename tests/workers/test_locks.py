@@ -250,3 +250,21 @@ def test_a_taking_that_fails_before_its_round_trip_leaves_the_carried_releases_t
     assert keeper.flush(timeout=10)
     assert redis_client.exists("chatops:lock:posted") == 0
     assert redis_client.hget("counts", "delivered") == b"1"
+
+
+def test_a_flush_with_nothing_left_does_not_hurry_the_next_release(redis_client: redis.Redis) -> None:
+    # The thread wakes every 50 ms (renewals), and would send a release at once only when a
+    # flush asked it to: one that found nothing to send asks nothing of the next release.
+    keeper = LockKeeper(redis_client, ttl=5.0, renew_every=0.05, carry_wait=60.0)
+    with keeper.hold("warm", release_later=True):
+        pass
+    assert keeper.flush(timeout=10)
+    assert keeper.flush(timeout=10)  # nothing left
+    with keeper.hold("next", release_later=True):
+        pass
+    # Left for the next taking to carry, not sent alone by the thread on its next wake.
+    with pytest.raises(TimeoutError):
+        wait_for(lambda: redis_client.exists("chatops:lock:next") == 0, timeout=0.3)
+    with keeper.hold("after"):
+        # The taking carried it.
+        assert redis_client.exists("chatops:lock:next") == 0
