@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     # with before noting them (workers.redis_transport.sweep_sent); such a task comes back
     # within the visibility timeout and three times this (8 minutes by default).
     sent_sweep_seconds: int = Field(default=60, ge=1)
+    # Tasks each pool process of a worker serving the notifications queue alone holds: the
+    # one it runs and the ones handed to it to run next (workers.celery_app.pipeline_pool).
+    # Above 1, the worker's own work for the next task (acknowledging the last, fetching and
+    # handing over the next) overlaps the delivery running; 1 hands a task over only once
+    # the process is free.
+    notifications_prefetch: int = Field(default=2, ge=1, le=16)
     # Instance name -> its settings, each the model of its provider type (providers/<type>/config.py).
     providers: dict[str, SerializeAsAny[ProviderSettingsBase]] = Field(default_factory=dict)
     sla: SlaSettings = Field(default_factory=SlaSettings)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import worker_init, worker_process_shutdown, worker_shutdown
 from kombu import Exchange, Queue
 
 from chatops_core.settings import Settings
@@ -23,6 +24,8 @@ from workers.runtime import Runtime
 # connection, so a frozen broker does not freeze the worker; and to connect.
 BROKER_SOCKET_TIMEOUT_SECONDS = 10
 BROKER_CONNECT_TIMEOUT_SECONDS = 5
+# The app's own setting (Settings.notifications_prefetch) that pipeline_pool reads.
+NOTIFICATIONS_PREFETCH_CONF = "chatops_notifications_prefetch"
 
 
 def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
@@ -52,7 +55,10 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         # lost; tasks are idempotent (keyed), so running one twice is harmless.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # One task at a time per pool process, handed over once the process is free; a
+        # worker serving the notifications queue alone holds more (pipeline_pool).
         worker_prefetch_multiplier=1,
+        **{NOTIFICATIONS_PREFETCH_CONF: settings.notifications_prefetch},
         broker_transport_options=transport_options,
         # A broker outage is waited out, however long: the worker reconnects (every few
         # seconds, up to 30 s apart) instead of giving up after 100 attempts and exiting.
@@ -85,3 +91,32 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
     worker_process_shutdown.connect(runtime.on_shutdown)
     worker_shutdown.connect(runtime.on_shutdown)
     return app
+
+
+@worker_init.connect(dispatch_uid="chatops.pipeline_pool")
+def pipeline_pool(sender: Any, **_: object) -> None:
+    """A worker that serves the notifications queue alone hands each pool process its next
+    task while the process still runs the current one.
+
+    By default Celery passes a task to a pool process only once the process is free, so each
+    task waits for the worker's main process to acknowledge the last one, fetch the next from
+    Redis and hand it over (about as long as a trivial task takes), and a delivery's work and
+    the main process's take turns. Here each pool process holds
+    ``Settings.notifications_prefetch`` tasks: the main process prefetches that many per pool
+    process (``worker_prefetch_multiplier``), hands each over as it arrives (no pool put
+    locks) and writes it to a process that is still busy (first come, first served rather
+    than Celery's "fair" choice of an idle process), so a process starts its next delivery as
+    soon as it finishes one.
+
+    Left as it is for any other worker: an ``interactive`` command should go to a process
+    that is free, not wait behind another command in a busy one. Nothing is lost by holding
+    more: every task held is unacknowledged in Redis (acknowledged late) until it ran, and
+    comes back to the queue if the worker dies with it.
+    """
+    ahead = int(sender.app.conf.get(NOTIFICATIONS_PREFETCH_CONF) or 1)
+    queues = set(sender.app.amqp.queues.consume_from)
+    if ahead <= 1 or queues != {NOTIFICATIONS_QUEUE}:
+        return
+    sender.prefetch_multiplier = ahead
+    sender.pool_putlocks = False
+    sender.optimization = "fcfs"

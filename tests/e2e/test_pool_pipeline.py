@@ -1,0 +1,132 @@
+"""A worker serving the notifications queue alone hands its pool process the next delivery
+while the process still runs one; any other worker hands a task over only to a free process.
+Real Celery workers on a real Redis, asked what they do through Celery's own remote control,
+and slack_sdk against the local server that plays Slack (holding a post to keep a delivery
+running)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from chatops_core.publisher import TaskPublisher
+from chatops_core.stack import worker_argv
+from chatops_core.tasks import INTERACTIVE_QUEUE, NOTIFICATIONS_QUEUE, NOTIFY_TASK
+from tests.e2e.stack import Stack, start_stack
+from tests.fakes.slack_server import FakeSlack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+_ids = itertools.count(7000)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stack(tmp_path: Path, redis_url: str, slack: FakeSlack) -> Iterator[Stack]:
+    redis.Redis.from_url(redis_url).flushdb()
+    running = start_stack(
+        tmp_path, redis_url=redis_url, api_url=slack.api_url, token=slack.token, worker=False
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def control(redis_url: str) -> Iterator[Celery]:
+    app = Celery("e2e-control", broker=redis_url)
+    yield app
+    app.close()
+
+
+def stats(control: Celery, node: str, timeout: float = 30) -> dict[str, Any]:
+    """What ``celery inspect stats`` says of the worker named ``node``, once it answers."""
+
+    def answer() -> dict[str, Any] | None:
+        replies = control.control.inspect(destination=[node], timeout=1).stats() or {}
+        return replies.get(node)
+
+    found: dict[str, Any] = wait_for(answer, timeout=timeout)
+    return found
+
+
+def start_worker(stack: Stack, name: str, queues: str, env: dict[str, str] | None = None) -> str:
+    argv = worker_argv(queues=queues, concurrency=1)
+    node = f"{name}@e2e"
+    argv[argv.index("-n") + 1] = node
+    stack.start(name, argv, env)
+    return node
+
+
+def notify(publisher: TaskPublisher) -> str:
+    number = next(_ids)
+    payload = {
+        "type": "incident.created",
+        "incident": {
+            "id": f"INC-{number}",
+            "title": f"Pipeline {number}",
+            "severity": "SEV-3",
+            "status": "open",
+            "created_at": datetime.now(UTC).isoformat(),
+        },
+        "channels": {"slack": ["#incidents"]},
+    }
+    publisher.send(NOTIFY_TASK, [payload, f"pipeline-{number}"], queue=NOTIFICATIONS_QUEUE)
+    return f"INC-{number}"
+
+
+def posted(slack: FakeSlack) -> list[str]:
+    return [message["text"] for message in slack.messages("incidents")]
+
+
+def test_the_next_delivery_reaches_the_busy_pool_process(
+    stack: Stack, slack: FakeSlack, control: Celery, redis_url: str
+) -> None:
+    node = start_worker(stack, "notifications", NOTIFICATIONS_QUEUE)
+    seen = stats(control, node)
+    assert seen["prefetch_count"] == 2
+    assert seen["pool"]["writes"]["strategy"] == "fcfs"
+
+    publisher = TaskPublisher(redis_url)
+    slack.hold("chat.postMessage", after=False)
+    first = notify(publisher)
+    slack.wait_held(timeout=30)
+    second = notify(publisher)
+    # The one pool process is still inside the first delivery (its post is held), and the
+    # second task has been written to it all the same, ready for when it is done.
+    wait_for(lambda: stats(control, node)["pool"]["writes"]["total"] >= 2 or None, timeout=30)
+    assert posted(slack) == []
+    slack.release()
+    wait_for(lambda: len(posted(slack)) >= 2 or None, timeout=30)
+    texts = posted(slack)
+    assert len(texts) == 2
+    assert first in texts[0]
+    assert second in texts[1]
+
+
+@pytest.mark.parametrize(
+    ("queues", "env"),
+    [
+        (f"{INTERACTIVE_QUEUE},{NOTIFICATIONS_QUEUE}", None),
+        (NOTIFICATIONS_QUEUE, {"CHATOPS_NOTIFICATIONS_PREFETCH": "1"}),
+    ],
+    ids=["serving-interactive-too", "prefetch-set-to-1"],
+)
+def test_other_workers_hand_a_task_only_to_a_free_process(
+    stack: Stack, control: Celery, queues: str, env: dict[str, str] | None
+) -> None:
+    node = start_worker(stack, "worker", queues, env)
+    seen = stats(control, node)
+    assert seen["prefetch_count"] == 1
+    assert seen["pool"]["writes"]["strategy"] == "fair"
