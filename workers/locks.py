@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import redis
 
-from chatops_core.pacing import send_carrying
+from chatops_core.pacing import Batch, send_carrying
 
 log = logging.getLogger("chatops.locks")
 
@@ -73,9 +73,9 @@ class Carried:
     """Releases a lock's taking sends in its own round trip, ahead of its own command: the
     ones this process left to its lock thread that the thread has not sent yet.
 
-    Whoever takes the lock adds :meth:`queue` to the pipeline it sends and hands the
-    pipeline's answers for them to :meth:`settle`, or the error to :meth:`lost` when the
-    round trip failed.
+    Whoever takes the lock adds :meth:`queue` to the batch it sends and hands the batch's
+    answers for them to :meth:`settle`, or the error to :meth:`lost` when the round trip
+    failed.
     """
 
     def __init__(self, keeper: LockKeeper, releases: list[tuple[str, str, Commands]]) -> None:
@@ -83,9 +83,9 @@ class Carried:
         self.releases = releases
         self.done = False
 
-    def queue(self, pipe: redis.client.Pipeline) -> int:
-        """Add the releases to ``pipe``; return how many answers they take."""
-        self._keeper._queue_releases(pipe, self.releases)
+    def queue(self, batch: Batch) -> int:
+        """Add the releases to ``batch``; return how many answers they take."""
+        self._keeper._queue_releases(batch, self.releases)
         return len(self.releases)
 
     def settle(self, answers: list[object]) -> None:
@@ -278,17 +278,16 @@ class LockKeeper:
         if carried is None:
             return bool(self._redis.set(key, token, nx=True, px=self._ttl_ms))
         taken = send_carrying(
-            self._redis, carried, lambda pipe: pipe.set(key, token, nx=True, px=self._ttl_ms)
+            self._redis, carried, lambda batch: batch.add("SET", key, token, "PX", self._ttl_ms, "NX")
         )
         if isinstance(taken, Exception):
             raise taken
         return bool(taken)
 
-    def _queue_releases(self, pipe: redis.client.Pipeline, releases: list[tuple[str, str, Commands]]) -> None:
+    def _queue_releases(self, batch: Batch, releases: list[tuple[str, str, Commands]]) -> None:
         for key, token, recorded in releases:
-            # EVALSHA itself: a Script object in a pipeline costs a SCRIPT EXISTS round trip
-            # before every execute.
-            pipe.evalsha(
+            # EVALSHA itself: a Script object would cost a SCRIPT EXISTS round trip every time.
+            batch.evalsha(
                 self._release_with.sha, 1 + len(recorded.keys), key, *recorded.keys, token, *recorded.args
             )
 
@@ -314,9 +313,9 @@ class LockKeeper:
         """Release each lock (only if still ours: it may have expired and been taken by
         another) with the commands that go with it, in one round trip."""
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            self._queue_releases(pipe, releases)
-            answers = pipe.execute(raise_on_error=False)
+            batch = Batch()
+            self._queue_releases(batch, releases)
+            answers = batch.send(self._redis)
         except redis.RedisError as exc:
             log.warning("could not release %s (they expire by themselves): %s", _keys(releases), exc)
             return

@@ -7,10 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
-from redis.client import Pipeline
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from chatops_core import pacing
-from chatops_core.pacing import Pacer
+from chatops_core.pacing import Batch, Pacer
+from chatops_core.stack import free_port
 
 
 def test_slots_are_handed_out_an_interval_apart(redis_client: redis.Redis) -> None:
@@ -113,8 +115,8 @@ class _Counted:
         self.answers: list[object] | None = None
         self.error: BaseException | None = None
 
-    def queue(self, pipe: Pipeline) -> int:
-        pipe.incr(self.key)
+    def queue(self, batch: Batch) -> int:
+        batch.add("INCR", self.key)
         return 1
 
     def settle(self, answers: list[object]) -> None:
@@ -140,3 +142,62 @@ def test_commands_carried_with_a_lock_and_pace_run_in_its_round_trip(
     gate = pacer.lock_and_pace("chatops:lock:d4", "other", 5000, carried=carried)
     assert gate.busy_ms is not None and 0 < gate.busy_ms <= 5000
     assert carried.answers == [2]
+
+
+def test_a_batch_answers_each_command_in_order_with_an_error_in_its_place(redis_client: redis.Redis) -> None:
+    redis_client.set("text", "x")
+    batch = Batch()
+    batch.add("SET", "lock", "me", "PX", 5000, "NX")
+    batch.add("INCR", "text")  # not a number: Redis refuses this one alone
+    batch.add("SET", "lock", "other", "PX", 5000, "NX")
+    batch.add("INCRBYFLOAT", "counter", 1.5)
+    answers = batch.send(redis_client)
+    assert answers[0] == b"OK"
+    assert isinstance(answers[1], redis.ResponseError) and "not an integer" in str(answers[1])
+    assert answers[2] is None  # already held
+    assert answers[3] == b"1.5"
+    assert redis_client.get("lock") == b"me"
+
+
+@pytest.mark.parametrize(("encoding", "stored"), [("utf-8", "é".encode()), ("latin-1", b"\xe9")])
+def test_a_batch_encodes_text_as_its_client_does(redis_url: str, encoding: str, stored: bytes) -> None:
+    client = redis.Redis.from_url(redis_url, encoding=encoding)
+    try:
+        client.delete("word")
+        batch = Batch()
+        batch.add("SET", "word", "é")
+        assert batch.send(client) == [b"OK"]
+        assert client.get("word") == stored
+    finally:
+        client.close()
+
+
+def test_a_batch_replaces_a_connection_redis_closed(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    watcher = redis.Redis.from_url(redis_url)
+    try:
+        batch = Batch()
+        batch.add("CLIENT", "ID")
+        batch.add("PING")
+        connection_id, pong = batch.send(client)
+        assert pong == b"PONG"
+        assert watcher.client_kill_filter(_id=str(connection_id)) == 1
+        again = Batch()
+        again.add("INCR", "after-kill")
+        assert again.send(client) == [1]
+    finally:
+        client.close()
+        watcher.close()
+
+
+def test_a_batch_that_cannot_reach_redis_raises_a_connection_error() -> None:
+    client = redis.Redis(
+        port=free_port(),
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 1),
+        single_connection_client=False,
+    )
+    batch = Batch()
+    batch.add("PING")
+    with pytest.raises(redis.ConnectionError):
+        batch.send(client)
