@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import io
+import re
 import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -18,6 +20,7 @@ class _Echo(LocalServer):
 
     def __init__(self) -> None:
         self.seen: list[Any] = []
+        self.seen_lowered: dict[str, str] = {}
 
     def _make_handler(self) -> type[KeepAliveHandler]:
         server = self
@@ -36,6 +39,7 @@ class _Echo(LocalServer):
     def _handle(
         self, method: str, target: str, headers: Mapping[str, str], raw: bytes
     ) -> tuple[int, Any, dict[str, str]]:
+        self.seen_lowered = dict(headers)
         return 200, {"method": method, "path": target, "body": raw.decode()}, {}
 
 
@@ -82,6 +86,22 @@ def test_headers_read_as_http_server_reads_them(echo: _Echo) -> None:
     assert headers.get_content_charset() == "utf-8"
     assert headers["Authorization"] == expected["Authorization"].strip() == "Bearer  xoxb-1"
     assert b'"path": "/api//chat.postMessage"' in echoed and b'"body": "{}"' in echoed
+    # What the fake answering it gets: every header by its lowercase name, the last of a
+    # repeated one, as http.server's headers give them.
+    assert echo.seen_lowered == {name.lower(): value for name, value in headers.items()}
+    assert echo.seen_lowered["x-twice"] == "two"
+
+
+def test_the_date_header_is_http_servers(echo: _Echo) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", echo.port, timeout=5)
+    before = email.utils.formatdate(usegmt=True)
+    conn.request("GET", "/a")
+    answer = conn.getresponse()
+    answer.read()
+    after = email.utils.formatdate(usegmt=True)
+    assert answer.getheader("Date") in (before, after)
+    again = _exchange(echo.port, b"GET /a HTTP/1.0\r\nHost: x\r\n\r\n")
+    assert re.search(rb"\r\nDate: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n", again)
 
 
 def test_keep_alive_close_and_malformed_requests(echo: _Echo) -> None:
