@@ -11,8 +11,10 @@ process delivers through the real ``slack_sdk`` to the local server that plays S
    nothing posted twice.
 2. **Unthrottled, beside a trivial task**: one worker process with one pool process, which
    also runs a task that does nothing (``bench/trivial_task.py``, on the same Celery app,
-   queue and configuration). Each of R rounds runs T trivial tasks, then M notifications,
-   each to a channel of its own (no pacing wait, no limit), every one published as fast as
+   queue and configuration; the worker serves the notifications queue alone, so its pool
+   process is handed its next task while it runs one, as a notifications pool's is). Each
+   of R rounds runs T trivial tasks, then M notifications, each to a channel of its own (no
+   pacing wait, no limit), every one published as fast as
    the publisher goes and timed from the first publish to the moment the last one ran (the
    last trivial task writes its time; the local Slack records each post's). It prints both
    rates and their ratio (the median of the rounds' ratios): deliveries per second per worker
@@ -363,11 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--notifications", type=int, default=60, help="throttled notifications")
     parser.add_argument("-k", "--channels", type=int, default=3, help="throttled channels")
     parser.add_argument(
-        "-m", "--unthrottled", type=int, default=400, help="unthrottled notifications per round"
+        "-m", "--unthrottled", type=int, default=600, help="unthrottled notifications per round"
     )
-    parser.add_argument("-t", "--trivial", type=int, default=1000, help="trivial tasks per round")
+    parser.add_argument("-t", "--trivial", type=int, default=1500, help="trivial tasks per round")
     parser.add_argument(
-        "-r", "--rounds", type=int, default=5, help="rounds of trivial tasks, then deliveries"
+        "-r", "--rounds", type=int, default=7, help="rounds of trivial tasks, then deliveries"
     )
     parser.add_argument("-c", "--concurrency", type=int, default=2, help="pool size of the throttled worker")
     parser.add_argument("--redis-url", help="a Redis to use (default: an embedded one)")
