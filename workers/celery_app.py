@@ -111,7 +111,11 @@ def pipeline_pool(sender: Any, **_: object) -> None:
     Left as it is for any other worker: an ``interactive`` command should go to a process
     that is free, not wait behind another command in a busy one. Nothing is lost by holding
     more: every task held is unacknowledged in Redis (acknowledged late) until it ran, and
-    comes back to the queue if the worker dies with it.
+    comes back to the queue if the worker dies with it. A warm shutdown lets go of the tasks
+    a process has not started (Celery expects the broker to give them out again) while the
+    process, holding one in its pipe, still runs it: the task's message goes back to the
+    queue and its rerun finds the delivery done, and the process waits about 30 s for its
+    result to be collected before it exits.
     """
     ahead = int(sender.app.conf.get(NOTIFICATIONS_PREFETCH_CONF) or 1)
     queues = set(sender.app.amqp.queues.consume_from)
