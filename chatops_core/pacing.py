@@ -174,6 +174,11 @@ class Batch:
             return list(
                 conn.retry.call_with_retry(lambda: self._round_trip(conn), lambda _error: conn.disconnect())
             )
+        except BaseException:
+            # Answers may be left unread (a time limit cut the task short, say): the
+            # connection goes, so no later command reads them as its own.
+            conn.disconnect()
+            raise
         finally:
             if own is None:
                 pool.release(conn)

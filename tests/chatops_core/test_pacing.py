@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from redis.backoff import NoBackoff
+from redis.connection import AbstractConnection
 from redis.retry import Retry
 
 from chatops_core import pacing
@@ -201,3 +203,35 @@ def test_a_batch_that_cannot_reach_redis_raises_a_connection_error() -> None:
     batch.add("PING")
     with pytest.raises(redis.ConnectionError):
         batch.send(client)
+
+
+def test_a_batch_cut_short_leaves_no_answer_for_the_next_one(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One connection, kept (no pool to notice answers waiting on it when it is next used).
+    client = redis.Redis.from_url(redis_url, single_connection_client=True)
+    try:
+        client.set("first", "1")
+        client.delete("counted")
+        original = AbstractConnection.read_response
+        calls: list[int] = []
+
+        def cut_short(self: AbstractConnection, *args: object, **kwargs: object) -> object:
+            calls.append(1)
+            if len(calls) == 2:
+                raise SoftTimeLimitExceeded()  # a task's time limit, not a connection error
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(AbstractConnection, "read_response", cut_short)
+        batch = Batch()
+        batch.add("GET", "first")
+        batch.add("GET", "first")
+        batch.add("GET", "first")
+        with pytest.raises(SoftTimeLimitExceeded):
+            batch.send(client)
+        monkeypatch.undo()
+        again = Batch()
+        again.add("INCR", "counted")
+        assert again.send(client) == [1]
+    finally:
+        client.close()
