@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.e2e.stack import Stack, start_stack
+from tests.e2e.stack import Stack, slack_stack
 from tests.fakes.slack_server import FakeSlack
 from tests.postgres_schema import PG_ENV, postgres_schema
 
@@ -24,10 +23,7 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str, slack: FakeSlack) -> Iterator[Stack]:
-    redis.Redis.from_url(redis_url).flushdb()
-    running = start_stack(
-        Path(tmp_path_factory.mktemp("stack")), redis_url=redis_url, api_url=slack.api_url, token=slack.token
-    )
+    running = slack_stack(Path(tmp_path_factory.mktemp("stack")), redis_url, slack)
     yield running
     running.stop()
 

@@ -22,7 +22,7 @@ from chatops_core.settings import load_settings
 from chatops_core.stack import free_port, gunicorn_argv, worker_argv
 from chatops_core.store import IncidentStore
 from chatops_core.tasks import QUEUES
-from tests.fakes.slack_server import signed_headers
+from tests.fakes.slack_server import FakeSlack, signed_headers
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
 
@@ -295,6 +295,13 @@ def start_stack(
         stack.start(name, argv)
     stack.wait_healthy()
     return stack
+
+
+def slack_stack(tmp: Path, redis_url: str, slack: FakeSlack, **options: Any) -> Stack:
+    """:func:`start_stack` for the local Slack ``slack``, on a Redis database emptied first (a
+    stack of a test's or a module's own); ``options`` as :func:`start_stack` takes them."""
+    redis.Redis.from_url(redis_url).flushdb()
+    return start_stack(tmp, redis_url=redis_url, api_url=slack.api_url, token=slack.token, **options)
 
 
 def parse_json(raw: bytes) -> Any:

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import redis
 
 from chatops_core.publisher import TaskPublisher
 from chatops_core.stack import worker_argv
 from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK
-from tests.e2e.stack import Stack, start_stack
+from tests.e2e.stack import Stack, slack_stack
 from tests.fakes.slack_server import FakeSlack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -62,12 +61,10 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def stack(tmp_path: Path, redis_url: str, slack: FakeSlack) -> Iterator[Stack]:
-    redis.Redis.from_url(redis_url).flushdb()
-    running = start_stack(
+    running = slack_stack(
         tmp_path,
-        redis_url=redis_url,
-        api_url=slack.api_url,
-        token=slack.token,
+        redis_url,
+        slack,
         extra_env={"CHATOPS_VISIBILITY_TIMEOUT_SECONDS": "8"},
     )
     yield running

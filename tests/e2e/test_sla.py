@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 
 from chatops_core.models import Severity
 from chatops_core.store import IncidentStore
-from tests.e2e.stack import Stack, start_stack
+from tests.e2e.stack import Stack, slack_stack
 from tests.fakes.slack_server import FakeSlack
 
 pytestmark = pytest.mark.e2e
@@ -35,12 +34,10 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def stack(tmp_path: Path, redis_url: str, slack: FakeSlack) -> Iterator[Stack]:
-    redis.Redis.from_url(redis_url).flushdb()
-    running = start_stack(
+    running = slack_stack(
         tmp_path,
-        redis_url=redis_url,
-        api_url=slack.api_url,
-        token=slack.token,
+        redis_url,
+        slack,
         extra_config=SLA,
         # Celery's own line for each task run (counted below) shows at DEBUG only.
         extra_env={"CHATOPS_LOG_LEVEL": "DEBUG"},

@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 
 from chatops_core.models import Severity
 from chatops_core.state import Action
-from tests.e2e.stack import Stack, start_stack, wait_on
+from tests.e2e.stack import Stack, slack_stack, wait_on
 from tests.fakes.slack_server import FakeSlack
 
 pytestmark = pytest.mark.e2e
@@ -37,12 +36,10 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def stack(tmp_path: Path, redis_url: str, database_url: str, slack: FakeSlack) -> Iterator[Stack]:
-    redis.Redis.from_url(redis_url).flushdb()
-    running = start_stack(
+    running = slack_stack(
         tmp_path,
-        redis_url=redis_url,
-        api_url=slack.api_url,
-        token=slack.token,
+        redis_url,
+        slack,
         database_url=database_url,
         extra_config=SLA,
         # Three worker processes: the two beats' checks run at the same time, as they would on a
