@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -295,6 +295,13 @@ def start_stack(
         stack.start(name, argv)
     stack.wait_healthy()
     return stack
+
+
+def own_slack() -> Iterator[FakeSlack]:
+    """A local Slack for each test, for a module whose tests each need their own (the
+    conftest's is shared by a module's tests): ``slack = pytest.fixture(own_slack, name="slack")``."""
+    with FakeSlack() as fake:
+        yield fake
 
 
 def slack_stack(tmp: Path, redis_url: str, slack: FakeSlack, **options: Any) -> Stack:

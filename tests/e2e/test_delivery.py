@@ -19,7 +19,7 @@ import pytest
 from chatops_core.publisher import TaskPublisher
 from chatops_core.stack import worker_argv
 from chatops_core.tasks import NOTIFICATIONS_QUEUE, NOTIFY_TASK
-from tests.e2e.stack import Stack, slack_stack
+from tests.e2e.stack import Stack, own_slack, slack_stack
 from tests.fakes.slack_server import FakeSlack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -53,10 +53,7 @@ def posted_ids(slack: FakeSlack, channel: str) -> list[str]:
     ]
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
+slack = pytest.fixture(own_slack, name="slack")
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from chatops_core.delivery_metrics import KEY as DELIVERIES_KEY
@@ -18,12 +16,6 @@ from tests.fakes.slack_server import FakeSlack
 
 WEBHOOKS = 40
 SCRAPES = 12
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 def start(tmp: Path, redis_url: str, slack: FakeSlack, metrics_dir: Path | None = None) -> Stack:

@@ -20,7 +20,7 @@ from celery import Celery
 from chatops_core.publisher import TaskPublisher
 from chatops_core.stack import worker_argv
 from chatops_core.tasks import INTERACTIVE_QUEUE, NOTIFICATIONS_QUEUE, NOTIFY_TASK
-from tests.e2e.stack import Stack, slack_stack
+from tests.e2e.stack import Stack, own_slack, slack_stack
 from tests.fakes.slack_server import FakeSlack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -28,10 +28,7 @@ pytestmark = pytest.mark.e2e
 _ids = itertools.count(7000)
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
+slack = pytest.fixture(own_slack, name="slack")
 
 
 @pytest.fixture

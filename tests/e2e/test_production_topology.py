@@ -30,7 +30,7 @@ from chatops_core.providers.slack.devtools import slash_command_body
 from chatops_core.publisher import TaskPublisher
 from chatops_core.stack import worker_argv
 from chatops_core.tasks import INTERACTIVE_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE, NOTIFY_TASK, QUEUES
-from tests.e2e.stack import SIGNING_SECRET, Stack, settled, start_stack, wait_on
+from tests.e2e.stack import SIGNING_SECRET, Stack, own_slack, settled, start_stack, wait_on
 from tests.e2e.test_delivery import delivery_count, notification, posted_ids
 from tests.fakes.slack_server import FakeSlack, signed_headers
 from workers.redis_transport import SENT_INDEX_KEY, SENT_KEY
@@ -50,10 +50,7 @@ PER_SEVERITY = 4
 NOTIFICATION_WORKERS = ("notifications-1", "notifications-2")
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
+slack = pytest.fixture(own_slack, name="slack")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from chatops_core.models import Severity
 from chatops_core.store import IncidentStore
-from tests.e2e.stack import Stack, slack_stack
+from tests.e2e.stack import Stack, own_slack, slack_stack
 from tests.fakes.slack_server import FakeSlack
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +26,7 @@ check_interval_seconds = 0.5
 """
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
+slack = pytest.fixture(own_slack, name="slack")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from chatops_core.models import Severity
 from chatops_core.state import Action
-from tests.e2e.stack import Stack, slack_stack, wait_on
+from tests.e2e.stack import Stack, own_slack, slack_stack, wait_on
 from tests.fakes.slack_server import FakeSlack
 
 pytestmark = pytest.mark.e2e
@@ -28,10 +28,7 @@ check_interval_seconds = 0.5
 BEATS = ("beat-old", "beat-new")
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
+slack = pytest.fixture(own_slack, name="slack")
 
 
 @pytest.fixture
